@@ -1,0 +1,132 @@
+"""Server lifecycle commands: serve, status, stop, open, url."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import webbrowser
+
+import click
+from rich.console import Console
+
+from app.cli.client import ApiClient, ApiError, NoServer, locate
+from app.home import live_runtime, read_runtime
+from app.settings import DEFAULT_PORT, UnsafeBindError, default_home, settings_from_env
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one; 0 = any free port].")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Extra Host name clients may use (required to listen beyond loopback). Repeatable.")
+@click.option("--open/--no-browser", "open_browser", default=False,
+              help="Open the browser, signed in, once the server answers.")
+def serve(host: str, port: int | None, allowed_hosts: tuple[str, ...], open_browser: bool) -> None:
+    """Run Maestro in the foreground until Ctrl-C or SIGTERM."""
+    from app.server import run_server  # deferred: only this command loads the server stack
+
+    try:
+        settings = settings_from_env(
+            host=host, port=DEFAULT_PORT if port is None else port, allowed_hosts=allowed_hosts or None
+        )
+    except (UnsafeBindError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(run_server(settings, open_browser=open_browser, port_explicit=port is not None))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Is a server running, where, and which version (exit 3 when not running)."""
+    home = default_home(os.environ)
+    info = live_runtime(home)
+    if info is None:
+        stale = read_runtime(home)
+        if as_json:
+            click.echo(json.dumps({"running": False, "home": str(home), "stale_pid": stale.pid if stale else None}))
+        else:
+            console.print(f"Maestro is [bold]not running[/] (data: {home}).")
+            if stale:
+                console.print(f"[dim]Ignoring a stale server.json left by pid {stale.pid}.[/]")
+        sys.exit(3)
+    ready = _readiness(home)
+    if as_json:
+        click.echo(json.dumps({"running": True, "home": str(home), "url": info.url, "pid": info.pid,
+                               "version": info.version, "ready": ready}))
+        return
+    console.print(f"Maestro {info.version} is [bold green]running[/] at {info.url} (pid {info.pid}).")
+    console.print(f"Data: {home}    Ready: {ready}")
+
+
+@click.command()
+@click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for a graceful exit.")
+def stop(timeout: float) -> None:
+    """Stop the running server gracefully (SIGTERM; its sessions are stopped too)."""
+    home = default_home(os.environ)
+    info = live_runtime(home)
+    if info is None:
+        console.print("Maestro is not running.")
+        return
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    with console.status(f"Stopping Maestro (pid {info.pid})…"):
+        while time.monotonic() < deadline:
+            if live_runtime(home) is None and not _alive(info.pid):
+                console.print("Maestro stopped.")
+                return
+            time.sleep(0.1)
+    raise click.ClickException(f"pid {info.pid} did not exit within {timeout:g} s")
+
+
+@click.command("open")
+def open_cmd() -> None:
+    """Open the running Maestro in your browser, signed in."""
+    link = _login_link()
+    if not webbrowser.open(link):
+        console.print(f"Could not start a browser. Open this link (valid 2 minutes, once):\n{link}")
+        return
+    console.print("Opened Maestro in your browser.")
+
+
+@click.command()
+@click.option("--login", is_flag=True, help="Print a single-use link that signs a browser in.")
+def url(login: bool) -> None:
+    """Print the running server's URL."""
+    if login:
+        click.echo(_login_link())
+        return
+    info = live_runtime(default_home(os.environ))
+    if info is None:
+        raise click.ClickException("Maestro is not running. Start it with `maestro`.")
+    click.echo(info.url)
+
+
+def _login_link() -> str:
+    try:
+        with ApiClient(locate(default_home(os.environ))) as client:
+            return client.post("/login-links")["url"]
+    except (NoServer, ApiError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _readiness(home) -> str:
+    try:
+        with ApiClient(locate(home), timeout=5) as client:
+            return client.get("/ready")["status"]
+    except ApiError as exc:
+        return f"not ready ({exc.detail})"
+    except NoServer:
+        return "not answering"
+
+
+def _alive(pid: int) -> bool:
+    from app.home import pid_alive
+
+    return pid_alive(pid)

@@ -1,0 +1,1 @@
+"""Storage: Piccolo tables, engine set-up and migrations (SQLite by default, PostgreSQL optional)."""

@@ -1,0 +1,119 @@
+"""Piccolo tables for Maestro's core entities; migrations in app/db/migrations create them."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    BigSerial,
+    Date,
+    ForeignKey,
+    Integer,
+    Serial,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+ID_LENGTH = 40
+
+
+class Project(Table, tablename="projects"):
+    """A working directory and the tasks and sessions that belong to it."""
+
+    id = Varchar(length=ID_LENGTH, primary_key=True)
+    name = Varchar(length=200, unique=True)
+    working_dir = Text()
+    description = Text(default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Task(Table, tablename="tasks"):
+    """One unit of work; `parent` makes a tree of any depth inside one project."""
+
+    id = Varchar(length=ID_LENGTH, primary_key=True)
+    project = ForeignKey(Project, on_delete=OnDelete.cascade, index=True)
+    parent = ForeignKey("self", on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    title = Varchar(length=200)
+    description = Text(default="")
+    status = Varchar(length=20, default="todo", index=True)
+    priority = Varchar(length=20, default="medium")
+    position = Integer(default=0)
+    skills = JSON(default=[])
+    initial_prompt = Text(default="")
+    due_date = Date(null=True, default=None)
+    started_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+    archived_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class TaskDependency(Table, tablename="task_dependencies"):
+    """Task `task` cannot finish before task `depends_on` (same project, no cycles; unique pair by index)."""
+
+    id = Serial(primary_key=True)
+    task = ForeignKey(Task, on_delete=OnDelete.cascade, index=True)
+    depends_on = ForeignKey(Task, on_delete=OnDelete.cascade, index=True)
+    created_at = Timestamptz()
+
+
+class Session(Table, tablename="sessions"):
+    """An agent or shell running (or once run) in a terminal for a project."""
+
+    id = Varchar(length=ID_LENGTH, primary_key=True)
+    project = ForeignKey(Project, on_delete=OnDelete.cascade, index=True)
+    parent_session = ForeignKey("self", on_delete=OnDelete.set_null, null=True, default=None)
+    name = Varchar(length=200, default="")
+    status = Varchar(length=20, default="spawning", index=True)
+    spawn_source = Varchar(length=20, default="api")
+    profile = Varchar(length=100, default="shell")
+    command = JSON(default=[])
+    cwd = Text(default="")
+    exit_code = Integer(null=True, default=None)
+    started_at = Timestamptz(null=True, default=None)
+    ended_at = Timestamptz(null=True, default=None)
+    last_activity_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class TaskSession(Table, tablename="task_sessions"):
+    """The many-to-many link between tasks and sessions, with the link's own status (unique pair by index)."""
+
+    id = Serial(primary_key=True)
+    task = ForeignKey(Task, on_delete=OnDelete.cascade, index=True)
+    session = ForeignKey(Session, on_delete=OnDelete.cascade, index=True)
+    status = Varchar(length=20, default="working")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class TimelineEntry(Table, tablename="timeline_entries"):
+    """A progress note, blocker or milestone on a task and/or a session."""
+
+    id = Serial(primary_key=True)
+    task = ForeignKey(Task, on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    session = ForeignKey(Session, on_delete=OnDelete.cascade, null=True, default=None, index=True)
+    kind = Varchar(length=20)
+    message = Text()
+    created_at = Timestamptz()
+
+
+class Event(Table, tablename="events"):
+    """The durable change log: one row per committed change, ordered by a monotonic `seq`."""
+
+    seq = BigSerial(primary_key=True)
+    v = SmallInt(default=1)
+    type = Varchar(length=64, index=True)
+    project_id = Varchar(length=ID_LENGTH, null=True, default=None, index=True)
+    entity_id = Varchar(length=ID_LENGTH, null=True, default=None)
+    data = JSON(default={})
+    actor = Varchar(length=ID_LENGTH, default="api")
+    ts = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (Project, Task, TaskDependency, Session, TaskSession, TimelineEntry, Event)

@@ -1,0 +1,1 @@
+"""msgspec Structs exchanged at the edges (REST bodies, CLI output, UI)."""

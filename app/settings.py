@@ -1,0 +1,93 @@
+"""Runtime settings: built once from the environment or the CLI, then passed down explicitly."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_PORT = 4580
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the server needs to know; nothing else reads the environment."""
+
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    allowed_hosts: tuple[str, ...] = ()
+    database_url: str | None = None
+    redis_url: str | None = None
+    max_body_bytes: int = 2 * 1024 * 1024
+    sqlite_synchronous: str = "NORMAL"
+    auth_failures_per_minute: int = 30
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file used when no database URL is configured."""
+        return self.home / "maestro.db"
+
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the database URL points at PostgreSQL."""
+        return bool(self.database_url) and self.database_url.startswith(("postgresql://", "postgres://"))
+
+    def with_port(self, port: int) -> Settings:
+        """A copy bound to the port the server actually listens on."""
+        return msgspec.structs.replace(self, port=port)
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """MAESTRO_HOME, or ~/.maestro."""
+    value = environ.get("MAESTRO_HOME")
+    return Path(value).expanduser().resolve() if value else Path.home() / ".maestro"
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from MAESTRO_* variables; keyword overrides (from CLI flags) win."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {"home": default_home(env)}
+    if env.get("MAESTRO_DATABASE_URL"):
+        values["database_url"] = env["MAESTRO_DATABASE_URL"]
+    if env.get("MAESTRO_REDIS_URL"):
+        values["redis_url"] = env["MAESTRO_REDIS_URL"]
+    if env.get("MAESTRO_ALLOWED_HOSTS"):
+        values["allowed_hosts"] = tuple(h.strip() for h in env["MAESTRO_ALLOWED_HOSTS"].split(",") if h.strip())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(**values)  # type: ignore[arg-type]
+    validate_bind(settings)
+    return settings
+
+
+class UnsafeBindError(ValueError):
+    """Raised when the server would listen beyond loopback without an allowed-host list."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_has_port(host: str) -> bool:
+    """True if `host` ends in :port (IPv6 literals are bracketed)."""
+    return ":" in host.rsplit("]", 1)[-1]
+
+
+def validate_bind(settings: Settings) -> None:
+    """Refuse a non-loopback bind unless allowed host names are given (auth always stays on)."""
+    if not is_loopback(settings.host) and not settings.allowed_hosts:
+        raise UnsafeBindError(
+            f"refusing to listen on {settings.host}: a non-loopback address needs --allowed-host NAME "
+            "for every host name clients will use (DNS-rebinding protection); the token stays required"
+        )
+    if settings.sqlite_synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("sqlite_synchronous must be NORMAL, FULL or EXTRA")

@@ -1,0 +1,107 @@
+"""The composition root: `create_app(settings)` builds storage, services, the API, the UI and the gate."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.static_files import create_static_files_router
+from litestar.types import Receive, Scope, Send
+
+from app.db.engine import Database, close_database, open_database
+from app.home import ensure_home, load_or_create_token
+from app.settings import Settings
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.frontdoor import FrontDoor
+from app.web.gate import SecurityGate
+from app.resources import static_dir
+from app.web.openapi import openapi_config
+from app.web.routes import login_links, system
+from app.web.security import AccessPolicy
+
+log = logging.getLogger("maestro")
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass
+class AppState:
+    """What handlers and pages share for one running app; filled in by the lifespan."""
+
+    settings: Settings
+    policy: AccessPolicy
+    db: Database | None = None
+
+    def database(self) -> Database:
+        """The open database (only valid while the app runs)."""
+        if self.db is None:
+            raise RuntimeError("database used before the app started")
+        return self.db
+
+
+class MaestroApp:
+    """The ASGI application uvicorn serves: security gate -> front door -> Litestar or NiceGUI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        ensure_home(settings.home)
+        self.policy = AccessPolicy(settings, load_or_create_token(settings.home))
+        self.state = AppState(settings=settings, policy=self.policy)
+        self.api = self._build_api()
+        from ui import nicegui_app  # imported here: NiceGUI is process-global and heavy
+
+        self._nicegui = nicegui_app(settings)
+        public = frozenset(route.path for route in self.api.routes if _is_public(route))
+        self._asgi = SecurityGate(
+            FrontDoor(self.api, self._nicegui, self.state), self.policy, public, settings.max_body_bytes
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def _build_api(self) -> Litestar:
+        v1 = Router(path=API_PREFIX, route_handlers=[*system.ROUTES, *login_links.ROUTES])
+        return Litestar(
+            route_handlers=[
+                v1,
+                create_static_files_router(path="/static", directories=[static_dir()], include_in_schema=False),
+            ],
+            dependencies={"db": Provide(_database, sync_to_thread=False)},
+            exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+            openapi_config=openapi_config(),
+            lifespan=[self._lifespan],
+            request_max_body_size=self.settings.max_body_bytes,
+            state=State({"maestro": self.state}),
+            debug=False,
+            logging_config=None,  # the launcher configures logging (with token redaction)
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        self.state.db = await open_database(self.settings)
+        try:
+            async with self._nicegui.router.lifespan_context(self._nicegui):
+                log.info("Maestro ready (%s database)", self.state.db.backend)
+                yield
+        finally:
+            await close_database(self.state.db)
+            self.state.db = None
+
+
+def create_app(settings: Settings) -> MaestroApp:
+    """Build the whole application from explicit settings."""
+    return MaestroApp(settings)
+
+
+def _database(state: State) -> Database:
+    return state.maestro.database()
+
+
+def _is_public(route: object) -> bool:
+    handlers = getattr(route, "route_handlers", [])
+    return bool(handlers) and all(h.opt.get("public") for h in handlers)

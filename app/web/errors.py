@@ -1,0 +1,60 @@
+"""The one error shape, `{status_code, detail, extra}`, and the single place domain errors map to it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.errors import MaestroError
+
+log = logging.getLogger("maestro.errors")
+
+
+class ErrorBody(msgspec.Struct):
+    """Every API error, whatever produced it."""
+
+    status_code: int
+    detail: str
+    extra: Any = None
+
+
+def error_body(status_code: int, detail: str, extra: Any = None) -> bytes:
+    """Encoded error JSON, for code that answers outside Litestar (the security gate)."""
+    return msgspec.json.encode(ErrorBody(status_code, detail, extra))
+
+
+def _respond(status_code: int, detail: str, extra: Any = None, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        content=ErrorBody(status_code, detail, extra),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def domain_error(_: Request, exc: MaestroError) -> Response:
+    """Domain errors carry their own status."""
+    return _respond(exc.status, exc.detail, exc.extra)
+
+
+def http_error(_: Request, exc: HTTPException) -> Response:
+    """Litestar's own errors (validation, 404 route, 405, 413) in the same shape."""
+    return _respond(exc.status_code, exc.detail, exc.extra or None, exc.headers)
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: log it with its traceback, tell the client nothing internal."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _respond(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    MaestroError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

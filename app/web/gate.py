@@ -1,0 +1,229 @@
+"""The ASGI security gate in front of everything the server answers (API, OpenAPI docs, NiceGUI pages).
+
+Order of checks: Host allowlist (all requests, DNS-rebinding defence) -> body size -> public routes ->
+browser bootstrap (`/?token=`) -> credentials (bearer or cookie, failed attempts rate-limited) -> Origin
+(every WebSocket upgrade, every cookie-authenticated state-changing request) -> JSON-only API bodies.
+Refusals happen before any WebSocket is accepted and before the app sees the request.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qsl, urlencode
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.web.errors import error_body
+from app.web.security import AccessPolicy, Principal
+
+log = logging.getLogger("maestro.security")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+    (b"referrer-policy", b"same-origin"),
+]
+PRINCIPAL_KEY = "maestro.principal"
+
+
+class SecurityGate:
+    """Wraps the front door; every request passes here first."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy, public_paths: frozenset[str], max_body: int) -> None:
+        self.app = app
+        self.policy = policy
+        self.public_paths = public_paths
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._check(scope)
+        if refusal is not None:
+            status, detail, extra_headers = refusal
+            await _refuse(scope, send, status, detail, extra_headers)
+            return
+        if scope["type"] == "http":
+            if _wants_bootstrap(scope):
+                await self._bootstrap(scope, send)
+                return
+            await self.app(scope, _limited_receive(receive, self.max_body), _with_security_headers(send))
+        else:
+            await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
+        """Return (status, detail, headers) to refuse the request, or None to let it through."""
+        headers = _headers(scope)
+        if not self.policy.host_allowed(headers.get("host")):
+            return 403, "Host not allowed", []
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return 413, f"Request body larger than {self.max_body} bytes", []
+        path = scope["path"]
+        if path in self.public_paths and scope["type"] == "http":
+            return None
+        if scope["type"] == "http" and _wants_bootstrap(scope):
+            return None  # validated in _bootstrap
+        client = (scope.get("client") or ("unknown", 0))[0]
+        if self.policy.too_many_failures(client):
+            return 429, "Too many failed authentication attempts; wait a minute", [(b"retry-after", b"60")]
+        principal = self.policy.authenticate(headers.get("authorization"), _cookie(headers, self.policy.cookie_name))
+        if principal is None:
+            self.policy.record_failure(client)
+            detail = "Missing or invalid token" if scope["type"] == "http" else "Authentication required"
+            return 401, detail, [(b"www-authenticate", b'Bearer realm="maestro"')]
+        if not self._origin_ok(scope, headers, principal):
+            return 403, "Origin not allowed", []
+        if scope["type"] == "http" and path.startswith("/api/") and not _json_body_ok(scope, headers):
+            return 415, "Request bodies must be JSON (Content-Type: application/json)", []
+        scope[PRINCIPAL_KEY] = principal
+        return None
+
+    def _origin_ok(self, scope: Scope, headers: dict[str, str], principal: Principal) -> bool:
+        """A present Origin must be ours; a missing one is accepted only with a bearer token."""
+        if scope["type"] == "http" and scope["method"] in SAFE_METHODS:
+            return True
+        origin = headers.get("origin")
+        if origin is None:
+            return principal.via == "bearer"
+        return self.policy.origin_allowed(origin)
+
+    async def _bootstrap(self, scope: Scope, send: Send) -> None:
+        """`GET /path?token=...`: set the browser cookie and redirect to the clean URL."""
+        client = (scope.get("client") or ("unknown", 0))[0]
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        token = next((v for k, v in query if k == "token"), "")
+        if self.policy.too_many_failures(client):
+            await _refuse(scope, send, 429, "Too many failed authentication attempts; wait a minute", [])
+            return
+        if not self.policy.bootstrap_token_ok(token):
+            self.policy.record_failure(client)
+            await _refuse(scope, send, 401, "Invalid token in the login link", [])
+            return
+        rest = urlencode([(k, v) for k, v in query if k != "token"])
+        location = scope["path"] + (f"?{rest}" if rest else "")
+        cookie = f"{self.policy.cookie_name}={self.policy.cookie_value}; HttpOnly; SameSite=Strict; Path=/"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", location.encode("latin-1")),
+                    (b"set-cookie", cookie.encode("latin-1")),
+                    (b"cache-control", b"no-store"),
+                    (b"content-length", b"0"),
+                    (b"referrer-policy", b"no-referrer"),
+                    *SECURITY_HEADERS[:2],
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers, lower-cased names; the first value wins."""
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return out
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    try:
+        jar = SimpleCookie(raw)
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def _wants_bootstrap(scope: Scope) -> bool:
+    """A browser login link: GET on a page path with a token query parameter."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "GET"
+        and not scope["path"].startswith("/api/")
+        and b"token=" in scope.get("query_string", b"")
+        and any(k == "token" for k, _ in parse_qsl(scope["query_string"].decode("latin-1")))
+    )
+
+
+def _json_body_ok(scope: Scope, headers: dict[str, str]) -> bool:
+    """State-changing API requests that carry a body must declare JSON (defeats form-post CSRF)."""
+    if scope["method"] in SAFE_METHODS:
+        return True
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if not has_body:
+        return True
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            existing = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(n, v) for n, v in SECURITY_HEADERS if n not in existing]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def _limited_receive(receive: Receive, limit: int) -> Receive:
+    """Stop a chunked body that grows past the limit (Content-Length was checked up front)."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return wrapped
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
+    """Answer with the error shape (HTML for a browser page), or refuse a WebSocket before accepting it."""
+    log.info("refused %s %s: %s (%d)", scope["type"], scope["path"], detail, status)
+    if scope["type"] == "websocket":
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await _send_http(send, "websocket.http.response", status, detail, extra, html_page=False)
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+        return
+    accept = _headers(scope).get("accept", "")
+    wants_html = not scope["path"].startswith(("/api/", "/schema", "/static/")) and "text/html" in accept
+    await _send_http(send, "http.response", status, detail, extra, html_page=wants_html)
+
+
+async def _send_http(
+    send: Send, prefix: str, status: int, detail: str, extra: list[tuple[bytes, bytes]], *, html_page: bool
+) -> None:
+    if html_page:
+        body = _HTML_REFUSAL.format(status=status, detail=html.escape(detail)).encode()
+        ctype = b"text/html; charset=utf-8"
+    else:
+        body = error_body(status, detail)
+        ctype = b"application/json"
+    headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), *extra, *SECURITY_HEADERS]
+    await send({"type": f"{prefix}.start", "status": status, "headers": headers})
+    await send({"type": f"{prefix}.body", "body": body})
+
+
+_HTML_REFUSAL = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Maestro: {status}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}
+code{{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}}</style></head><body>
+<h1>Maestro needs you to sign in</h1><p>{detail}.</p>
+<p>Run <code>maestro open</code> in a terminal to open Maestro in your browser already signed in,
+or <code>maestro url --login</code> to print a login link.</p></body></html>"""

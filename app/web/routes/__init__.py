@@ -1,0 +1,1 @@
+"""REST route handlers under /api/v1, one module per resource."""

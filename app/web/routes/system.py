@@ -1,0 +1,31 @@
+"""GET /api/v1/health (public) and GET /api/v1/ready."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.openapi import ResponseSpec
+
+from app.db.engine import Database
+from app.models.system import Health, Readiness
+from app.services import system
+
+
+@get("/health", opt={"public": True}, security=[{}], tags=["system"], summary="Liveness")
+async def get_health() -> Health:
+    """The process answers; needs no token."""
+    return system.health()
+
+
+@get(
+    "/ready",
+    tags=["system"],
+    summary="Readiness",
+    responses={503: ResponseSpec(Readiness, description="Database unreachable or migrations pending")},
+)
+async def get_ready(db: Database) -> Response[Readiness]:
+    """Database reachable and every shipped migration applied (503 otherwise)."""
+    result = await system.readiness(db)
+    return Response(result, status_code=200 if result.status == "ready" else 503)
+
+
+ROUTES = [get_health, get_ready]
