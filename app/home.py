@@ -9,7 +9,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # noqa: S105 (a file name, not a secret)
 RUNTIME_FILE = "server.json"
 TOKEN_BYTES = 32  # 256 bits
 
@@ -92,7 +92,16 @@ def pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A process that exited but was not reaped yet (Linux only; elsewhere assume not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def live_runtime(home: Path) -> RuntimeInfo | None:

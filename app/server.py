@@ -122,8 +122,10 @@ async def _announce(server: uvicorn.Server, settings: Settings, app, open_browse
             return
         await asyncio.sleep(0.02)
     url = public_url(settings)
-    write_runtime(settings.home, RuntimeInfo(url=url, host=settings.host, port=settings.port,
-                                             pid=os.getpid(), version=__version__))
+    write_runtime(
+        settings.home,
+        RuntimeInfo(url=url, host=settings.host, port=settings.port, pid=os.getpid(), version=__version__),
+    )
     print(f"Maestro {__version__} is running at {url}", flush=True)
     print(f"Data: {settings.home}    Stop: Ctrl-C or `maestro stop`", flush=True)
     if open_browser:

@@ -23,7 +23,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     redis_url: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
-    sqlite_synchronous: str = "NORMAL"
+    sqlite_synchronous: str = "FULL"  # survive power loss too, not only a crash (docs/architecture.md)
     auth_failures_per_minute: int = 30
 
     @property
@@ -55,6 +55,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["database_url"] = env["MAESTRO_DATABASE_URL"]
     if env.get("MAESTRO_REDIS_URL"):
         values["redis_url"] = env["MAESTRO_REDIS_URL"]
+    if env.get("MAESTRO_SQLITE_SYNCHRONOUS"):
+        values["sqlite_synchronous"] = env["MAESTRO_SQLITE_SYNCHRONOUS"].upper()
     if env.get("MAESTRO_ALLOWED_HOSTS"):
         values["allowed_hosts"] = tuple(h.strip() for h in env["MAESTRO_ALLOWED_HOSTS"].split(",") if h.strip())
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 
 from app.cli.client import ApiClient, ApiError, NoServer, locate
-from app.home import live_runtime, read_runtime
+from app.home import live_runtime, pid_alive, read_runtime
 from app.settings import DEFAULT_PORT, UnsafeBindError, default_home, settings_from_env
 
 console = Console(highlight=False)
@@ -22,12 +22,22 @@ err = Console(stderr=True, highlight=False)
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one; 0 = any free port].")
-@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
-              help="Extra Host name clients may use (required to listen beyond loopback). Repeatable.")
-@click.option("--open/--no-browser", "open_browser", default=False,
-              help="Open the browser, signed in, once the server answers.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one; 0 = any free port].",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Extra Host name clients may use (required to listen beyond loopback). Repeatable.",
+)
+@click.option(
+    "--open/--no-browser", "open_browser", default=False, help="Open the browser, signed in, once the server answers."
+)
 def serve(host: str, port: int | None, allowed_hosts: tuple[str, ...], open_browser: bool) -> None:
     """Run Maestro in the foreground until Ctrl-C or SIGTERM."""
     from app.server import run_server  # deferred: only this command loads the server stack
@@ -58,8 +68,18 @@ def status(as_json: bool) -> None:
         sys.exit(3)
     ready = _readiness(home)
     if as_json:
-        click.echo(json.dumps({"running": True, "home": str(home), "url": info.url, "pid": info.pid,
-                               "version": info.version, "ready": ready}))
+        click.echo(
+            json.dumps(
+                {
+                    "running": True,
+                    "home": str(home),
+                    "url": info.url,
+                    "pid": info.pid,
+                    "version": info.version,
+                    "ready": ready,
+                }
+            )
+        )
         return
     console.print(f"Maestro {info.version} is [bold green]running[/] at {info.url} (pid {info.pid}).")
     console.print(f"Data: {home}    Ready: {ready}")
@@ -78,7 +98,8 @@ def stop(timeout: float) -> None:
     deadline = time.monotonic() + timeout
     with console.status(f"Stopping Maestro (pid {info.pid})…"):
         while time.monotonic() < deadline:
-            if live_runtime(home) is None and not _alive(info.pid):
+            # The server removes server.json as the last step of a graceful shutdown.
+            if read_runtime(home) is None or not pid_alive(info.pid):
                 console.print("Maestro stopped.")
                 return
             time.sleep(0.1)
@@ -124,9 +145,3 @@ def _readiness(home) -> str:
         return f"not ready ({exc.detail})"
     except NoServer:
         return "not answering"
-
-
-def _alive(pid: int) -> bool:
-    from app.home import pid_alive
-
-    return pid_alive(pid)

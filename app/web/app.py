@@ -15,11 +15,11 @@ from litestar.types import Receive, Scope, Send
 
 from app.db.engine import Database, close_database, open_database
 from app.home import ensure_home, load_or_create_token
+from app.resources import static_dir
 from app.settings import Settings
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
-from app.resources import static_dir
 from app.web.openapi import openapi_config
 from app.web.routes import login_links, system
 from app.web.security import AccessPolicy
@@ -103,5 +103,5 @@ def _database(state: State) -> Database:
 
 
 def _is_public(route: object) -> bool:
-    handlers = getattr(route, "route_handlers", [])
+    handlers = [h for h in getattr(route, "route_handlers", []) if set(h.http_methods) != {"OPTIONS"}]
     return bool(handlers) and all(h.opt.get("public") for h in handlers)

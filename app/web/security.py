@@ -136,4 +136,3 @@ def _host_allowlist(settings: Settings) -> frozenset[str]:
         if not host_has_port(entry):
             names.add(f"{entry}:{settings.port}")
     return frozenset(names)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 
 from app.db.engine import Database
@@ -22,7 +23,7 @@ async def get_health() -> Health:
     summary="Readiness",
     responses={503: ResponseSpec(Readiness, description="Database unreachable or migrations pending")},
 )
-async def get_ready(db: Database) -> Response[Readiness]:
+async def get_ready(db: NamedDependency[Database]) -> Response[Readiness]:
     """Database reachable and every shipped migration applied (503 otherwise)."""
     result = await system.readiness(db)
     return Response(result, status_code=200 if result.status == "ready" else 503)
