@@ -117,3 +117,16 @@ class Event(Table, tablename="events"):
 
 
 TABLES: tuple[type[Table], ...] = (Project, Task, TaskDependency, Session, TaskSession, TimelineEntry, Event)
+
+
+class IdempotencyKey(Table, tablename="idempotency_keys"):
+    """The first answer to a create that carried an Idempotency-Key; a retry gets it back."""
+
+    id = Varchar(length=64, primary_key=True)  # sha256 of scope + key
+    request_hash = Varchar(length=64)
+    status_code = Integer()
+    response = JSON()
+    created_at = Timestamptz(index=True)
+
+
+TABLES = (*TABLES, IdempotencyKey)

@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 
 from app.db.engine import Database, close_database, open_database
+from app.db.writer import Writer
 from app.home import ensure_home, load_or_create_token
 from app.resources import static_dir
 from app.settings import Settings
@@ -21,7 +22,8 @@ from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
 from app.web.openapi import openapi_config
-from app.web.routes import login_links, system
+from app.web.deps import provide_actor, provide_writer
+from app.web.routes import events, login_links, projects, sessions, skills, system, tasks, timeline, transfer
 from app.web.security import AccessPolicy
 
 log = logging.getLogger("maestro")
@@ -36,12 +38,19 @@ class AppState:
     settings: Settings
     policy: AccessPolicy
     db: Database | None = None
+    _writer: Writer | None = None
 
     def database(self) -> Database:
         """The open database (only valid while the app runs)."""
         if self.db is None:
             raise RuntimeError("database used before the app started")
         return self.db
+
+    def writer(self) -> Writer:
+        """The single write path (only valid while the app runs)."""
+        if self._writer is None:
+            raise RuntimeError("writer used before the app started")
+        return self._writer
 
 
 class MaestroApp:
@@ -65,13 +74,18 @@ class MaestroApp:
         await self._asgi(scope, receive, send)
 
     def _build_api(self) -> Litestar:
-        v1 = Router(path=API_PREFIX, route_handlers=[*system.ROUTES, *login_links.ROUTES])
+        modules = (system, login_links, projects, tasks, sessions, timeline, skills, events, transfer)
+        v1 = Router(path=API_PREFIX, route_handlers=[h for m in modules for h in m.ROUTES])
         return Litestar(
             route_handlers=[
                 v1,
                 create_static_files_router(path="/static", directories=[static_dir()], include_in_schema=False),
             ],
-            dependencies={"db": Provide(_database, sync_to_thread=False)},
+            dependencies={
+                "db": Provide(_database, sync_to_thread=False),
+                "writer": Provide(provide_writer, sync_to_thread=False),
+                "actor": Provide(provide_actor, sync_to_thread=False),
+            },
             exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
             openapi_config=openapi_config(),
             lifespan=[self._lifespan],
@@ -84,11 +98,15 @@ class MaestroApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
         self.state.db = await open_database(self.settings)
+        self.state._writer = Writer(self.state.db.engine)
+        await self.state._writer.start()
         try:
             async with self._nicegui.router.lifespan_context(self._nicegui):
                 log.info("Maestro ready (%s database)", self.state.db.backend)
                 yield
         finally:
+            await self.state._writer.stop()
+            self.state._writer = None
             await close_database(self.state.db)
             self.state.db = None
 

@@ -1,0 +1,36 @@
+"""Project models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from app.models.common import Input, LongText, Name, Path, ProjectId
+
+
+class ProjectCreate(Input):
+    """Body of POST /projects. `working_dir` must be an existing absolute directory."""
+
+    name: Name
+    working_dir: Path
+    description: LongText = ""
+
+
+class ProjectUpdate(Input):
+    """Body of PATCH /projects/{id}: only the fields given change."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    working_dir: Path | msgspec.UnsetType = msgspec.UNSET
+    description: LongText | msgspec.UnsetType = msgspec.UNSET
+
+
+class Project(msgspec.Struct, kw_only=True):
+    """A project as clients see it."""
+
+    id: ProjectId
+    name: str
+    working_dir: str
+    description: str
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -1,0 +1,57 @@
+"""Helpers every service shares: idempotent creates and recognising constraint violations."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, TypeVar
+
+import msgspec
+
+from app.db.tables import IdempotencyKey
+from app.db.writer import Tx, Writer, WriteOp
+from app.errors import Conflict
+from app.models.common import utcnow
+
+T = TypeVar("T")
+
+
+async def write(
+    writer: Writer,
+    op: WriteOp[T],
+    actor: str,
+    *,
+    idempotency: tuple[str, str, Any] | None = None,
+    result_type: type[T] | None = None,
+) -> T:
+    """Run a write; with `idempotency=(scope, key, request)`, a retry returns the first result unchanged."""
+    if idempotency is None:
+        return await writer.write(op, actor)
+    scope, key, request = idempotency
+    key_id = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
+    request_hash = hashlib.sha256(msgspec.json.encode(request)).hexdigest()
+
+    async def once(tx: Tx) -> T:
+        stored = await IdempotencyKey.select().where(IdempotencyKey.id == key_id).output(load_json=True).first()
+        if stored is not None:
+            if stored["request_hash"] != request_hash:
+                raise Conflict("Idempotency-Key was already used with a different request", {"key": key})
+            return msgspec.convert(stored["response"], result_type) if result_type else stored["response"]
+        result = await op(tx)
+        await IdempotencyKey.insert(
+            IdempotencyKey(
+                id=key_id,
+                request_hash=request_hash,
+                status_code=201,
+                response=msgspec.to_builtins(result),
+                created_at=utcnow(),
+            )
+        )
+        return result
+
+    return await writer.write(once, actor)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a UNIQUE/primary-key violation on SQLite or PostgreSQL."""
+    text = str(exc).lower()
+    return "unique constraint" in text or "duplicate key" in text or type(exc).__name__ == "UniqueViolationError"

@@ -1,0 +1,148 @@
+"""Project use cases: list, get, create, update, delete (with cascade)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+
+from app.db.tables import Project as ProjectRow
+from app.db.tables import Session as SessionRow
+from app.db.tables import Task as TaskRow
+from app.db.writer import Tx, Writer
+from app.errors import Conflict, InvalidInput, NotFound
+from app.ids import new_id
+from app.models.common import utcnow
+from app.models.projects import Project, ProjectCreate, ProjectUpdate
+from app.services.base import is_unique_violation, write
+
+
+async def list_projects() -> list[Project]:
+    """Every project, by name."""
+    rows = await ProjectRow.select().order_by(ProjectRow.name)
+    return [_to_model(r) for r in rows]
+
+
+async def get_project(project_id: str) -> Project:
+    """One project, or NotFound."""
+    row = await ProjectRow.select().where(ProjectRow.id == project_id).first()
+    if row is None:
+        raise NotFound(f"project {project_id} not found")
+    return _to_model(row)
+
+
+async def create_project(
+    writer: Writer, body: ProjectCreate, actor: str, idempotency_key: str | None = None
+) -> Project:
+    """Create a project; its name must be unique and its working_dir an existing absolute directory."""
+    working_dir = _checked_dir(body.working_dir)
+
+    async def op(tx: Tx) -> Project:
+        now = utcnow()
+        row: dict[str, Any] = {
+            "id": new_id("prj"),
+            "name": body.name.strip(),
+            "working_dir": working_dir,
+            "description": body.description,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await _insert_unique(row)
+        project = _to_model(row)
+        tx.emit("project.created", project_id=project.id, entity_id=project.id, data=project)
+        return project
+
+    key = ("projects.create", idempotency_key, body) if idempotency_key else None
+    return await write(writer, op, actor, idempotency=key, result_type=Project)
+
+
+async def update_project(writer: Writer, project_id: str, body: ProjectUpdate, actor: str) -> Project:
+    """Change the given fields."""
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
+    if "working_dir" in changes:
+        changes["working_dir"] = _checked_dir(changes["working_dir"])
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+
+    async def op(tx: Tx) -> Project:
+        current = await get_project(project_id)
+        if not changes:
+            return current
+        changes["updated_at"] = utcnow()
+        try:
+            await ProjectRow.update(changes).where(ProjectRow.id == project_id)
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise Conflict(f"a project named {changes['name']!r} already exists") from exc
+            raise
+        project = msgspec.structs.replace(current, **changes)
+        tx.emit(
+            "project.updated",
+            project_id=project_id,
+            entity_id=project_id,
+            data={"project": project, "changed": sorted(k for k in changes if k != "updated_at")},
+        )
+        return project
+
+    return await writer.write(op, actor)
+
+
+async def delete_project(writer: Writer, project_id: str, actor: str, *, cascade: bool = False) -> None:
+    """Delete a project; one that still has tasks or sessions needs `cascade`."""
+
+    async def op(tx: Tx) -> None:
+        await get_project(project_id)
+        tasks = await TaskRow.count().where(TaskRow.project == project_id)
+        sessions = await SessionRow.count().where(SessionRow.project == project_id)
+        if (tasks or sessions) and not cascade:
+            raise Conflict(
+                f"project {project_id} still has {tasks} task(s) and {sessions} session(s); "
+                "pass cascade=true to delete it with everything in it",
+                {"tasks": tasks, "sessions": sessions},
+            )
+        await ProjectRow.delete().where(ProjectRow.id == project_id)
+        tx.emit(
+            "project.deleted",
+            project_id=project_id,
+            entity_id=project_id,
+            data={"id": project_id, "deleted_tasks": tasks, "deleted_sessions": sessions},
+        )
+
+    await writer.write(op, actor)
+
+
+async def require_project(project_id: str) -> None:
+    """NotFound unless the project exists (for other services)."""
+    if not await ProjectRow.exists().where(ProjectRow.id == project_id):
+        raise NotFound(f"project {project_id} not found")
+
+
+async def _insert_unique(row: dict[str, Any]) -> None:
+    if await ProjectRow.exists().where(ProjectRow.name == row["name"]):
+        raise Conflict(f"a project named {row['name']!r} already exists")
+    try:
+        await ProjectRow.insert(ProjectRow(**row))
+    except Exception as exc:
+        if is_unique_violation(exc):  # another instance won the race
+            raise Conflict(f"a project named {row['name']!r} already exists") from exc
+        raise
+
+
+def _checked_dir(path: str) -> str:
+    if "\0" in path or not os.path.isabs(path):
+        raise InvalidInput("working_dir must be an absolute path", {"working_dir": path})
+    if not os.path.isdir(path):
+        raise InvalidInput("working_dir must be an existing directory", {"working_dir": path})
+    return os.path.normpath(path)
+
+
+def _to_model(row: dict[str, Any]) -> Project:
+    return Project(
+        id=row["id"],
+        name=row["name"],
+        working_dir=row["working_dir"],
+        description=row["description"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,44 @@
+"""Request-scoped dependencies shared by the route modules: the writer, the acting principal, id parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from app.db.writer import Writer
+from app.ids import id_pattern
+from app.web.gate import PRINCIPAL_KEY
+
+CLIENT_HEADER = "x-maestro-client"
+CLIENT_ACTORS = {"cli", "api", "ui"}
+
+ProjectIdPath = Annotated[str, Parameter(pattern=id_pattern("prj"), description="A project id (prj_…)")]
+TaskIdPath = Annotated[str, Parameter(pattern=id_pattern("tsk"), description="A task id (tsk_…)")]
+SessionIdPath = Annotated[str, Parameter(pattern=id_pattern("ses"), description="A session id (ses_…)")]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        required=False,
+        description="Retrying a create with the same key returns the first result and creates nothing more",
+    ),
+]
+
+
+def provide_writer(state: State) -> Writer:
+    """The app's single write path."""
+    return state.maestro.writer()
+
+
+def provide_actor(request: Request) -> str:
+    """Who acts: `cli` or `api` for the user's token (the CLI says X-Maestro-Client: cli)."""
+    principal = request.scope.get(PRINCIPAL_KEY)
+    if principal is not None and principal.kind == "session":
+        return principal.session_id
+    client = request.headers.get(CLIENT_HEADER, "api").lower()
+    return client if client in CLIENT_ACTORS else "api"
