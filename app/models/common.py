@@ -35,7 +35,7 @@ SESSION_STATUSES: tuple[str, ...] = SessionStatus.__args__  # type: ignore[attr-
 
 def utcnow() -> dt.datetime:
     """Now, timezone-aware UTC, at microsecond precision (what both databases store)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

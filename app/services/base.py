@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from app.db.tables import IdempotencyKey
-from app.db.writer import Tx, Writer, WriteOp
+from app.db.writer import Tx, WriteOp, Writer
 from app.errors import Conflict
 from app.models.common import utcnow
 

@@ -18,11 +18,11 @@ from app.db.writer import Writer
 from app.home import ensure_home, load_or_create_token
 from app.resources import static_dir
 from app.settings import Settings
+from app.web.deps import provide_actor, provide_writer
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
 from app.web.openapi import openapi_config
-from app.web.deps import provide_actor, provide_writer
 from app.web.routes import events, login_links, projects, sessions, skills, system, tasks, timeline, transfer
 from app.web.security import AccessPolicy
 

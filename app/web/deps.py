@@ -6,7 +6,7 @@ from typing import Annotated
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, PathParameter
 
 from app.db.writer import Writer
 from app.ids import id_pattern
@@ -15,13 +15,13 @@ from app.web.gate import PRINCIPAL_KEY
 CLIENT_HEADER = "x-maestro-client"
 CLIENT_ACTORS = {"cli", "api", "ui"}
 
-ProjectIdPath = Annotated[str, Parameter(pattern=id_pattern("prj"), description="A project id (prj_…)")]
-TaskIdPath = Annotated[str, Parameter(pattern=id_pattern("tsk"), description="A task id (tsk_…)")]
-SessionIdPath = Annotated[str, Parameter(pattern=id_pattern("ses"), description="A session id (ses_…)")]
+ProjectIdPath = Annotated[str, PathParameter(pattern=id_pattern("prj"), description="A project id (prj_…)")]
+TaskIdPath = Annotated[str, PathParameter(pattern=id_pattern("tsk"), description="A task id (tsk_…)")]
+SessionIdPath = Annotated[str, PathParameter(pattern=id_pattern("ses"), description="A session id (ses_…)")]
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=200,
         required=False,

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.settings import IMPORT_MAX_BYTES, IMPORT_PATH
 from app.web.errors import error_body
 from app.web.security import AccessPolicy, Principal
 
@@ -51,7 +52,7 @@ class SecurityGate:
             if _wants_bootstrap(scope):
                 await self._bootstrap(scope, send)
                 return
-            await self.app(scope, _limited_receive(receive, self.max_body), _with_security_headers(send))
+            await self.app(scope, _limited_receive(receive, self._body_limit(scope)), _with_security_headers(send))
         else:
             await self.app(scope, receive, send)
 
@@ -61,8 +62,9 @@ class SecurityGate:
         if not self.policy.host_allowed(headers.get("host")):
             return 403, "Host not allowed", []
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return 413, f"Request body larger than {self.max_body} bytes", []
+        limit = self._body_limit(scope)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return 413, f"Request body larger than {limit} bytes", []
         path = scope["path"]
         if path in self.public_paths and scope["type"] == "http":
             return None
@@ -82,6 +84,10 @@ class SecurityGate:
             return 415, "Request bodies must be JSON (Content-Type: application/json)", []
         scope[PRINCIPAL_KEY] = principal
         return None
+
+    def _body_limit(self, scope: Scope) -> int:
+        """The import endpoint takes whole export documents; everything else the general limit."""
+        return IMPORT_MAX_BYTES if scope["path"] == IMPORT_PATH else self.max_body
 
     def _origin_ok(self, scope: Scope, headers: dict[str, str], principal: Principal) -> bool:
         """A present Origin must be ours; a missing one is accepted only with a bearer token."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
-from typing import Annotated
+from litestar.params import JSONBody, QueryParameter
 
 from app.db.writer import Writer
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
@@ -23,7 +24,7 @@ async def list_projects() -> list[Project]:
 
 @post("/projects", tags=TAGS, summary="Create a project")
 async def create_project(
-    data: ProjectCreate,
+    data: JSONBody[ProjectCreate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
     idempotency_key: IdempotencyKeyHeader = None,
@@ -40,7 +41,10 @@ async def get_project(project_id: ProjectIdPath) -> Project:
 
 @patch("/projects/{project_id:str}", tags=TAGS, summary="Update a project")
 async def update_project(
-    project_id: ProjectIdPath, data: ProjectUpdate, writer: NamedDependency[Writer], actor: NamedDependency[str]
+    project_id: ProjectIdPath,
+    data: JSONBody[ProjectUpdate],
+    writer: NamedDependency[Writer],
+    actor: NamedDependency[str],
 ) -> Project:
     """Change name, working_dir or description."""
     return await projects.update_project(writer, project_id, data, actor)
@@ -51,7 +55,7 @@ async def delete_project(
     project_id: ProjectIdPath,
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
-    cascade: Annotated[bool, Parameter(description="Also delete its tasks and sessions")] = False,
+    cascade: Annotated[bool, QueryParameter(description="Also delete its tasks and sessions")] = False,
 ) -> None:
     """Delete a project; 409 while it has tasks or sessions unless cascade=true."""
     await projects.delete_project(writer, project_id, actor, cascade=cascade)
