@@ -85,6 +85,9 @@ def bind_socket(host: str, port: int, *, retries: int) -> socket.socket:
                 raise
             last_error = exc
             continue
+        # Accepted connections inherit this: without it, a response written as head + body stalls ~40 ms on
+        # keep-alive connections (Nagle waiting for the client's delayed ACK).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.listen(2048)
         sock.set_inheritable(True)
         return sock

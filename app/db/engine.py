@@ -14,10 +14,10 @@ from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from app.db import piccolo_conf
 from app.db.piccolo_app import APP_CONFIG
+from app.db.sqlite_pool import PooledSQLiteEngine
 from app.db.tables import TABLES
 from app.settings import Settings
 
@@ -46,7 +46,7 @@ async def open_database(settings: Settings) -> Database:
         settings.home.mkdir(parents=True, exist_ok=True)
         path = settings.database_path
         _prepare_sqlite_file(str(path))
-        engine = SQLiteEngine(
+        engine = PooledSQLiteEngine(
             path=str(path),
             factory=_connection_class(settings.sqlite_synchronous),
             timeout=BUSY_TIMEOUT_S,
@@ -58,9 +58,11 @@ async def open_database(settings: Settings) -> Database:
 
 
 async def close_database(db: Database) -> None:
-    """Close the connection pool (PostgreSQL); SQLite connections close per query."""
+    """Close the connection pool."""
     if isinstance(db.engine, PostgresEngine):
         await db.engine.close_connection_pool()
+    elif isinstance(db.engine, PooledSQLiteEngine):
+        await db.engine.close_pool()
 
 
 def bind(engine: Engine) -> None:

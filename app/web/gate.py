@@ -73,9 +73,11 @@ class SecurityGate:
         client = (scope.get("client") or ("unknown", 0))[0]
         if self.policy.too_many_failures(client):
             return 429, "Too many failed authentication attempts; wait a minute", [(b"retry-after", b"60")]
-        principal = self.policy.authenticate(headers.get("authorization"), _cookie(headers, self.policy.cookie_name))
+        cookie = _cookie(headers, self.policy.cookie_name)
+        principal = self.policy.authenticate(headers.get("authorization"), cookie)
         if principal is None:
-            self.policy.record_failure(client)
+            if headers.get("authorization") or cookie:  # a wrong guess counts; no credentials at all does not
+                self.policy.record_failure(client)
             detail = "Missing or invalid token" if scope["type"] == "http" else "Authentication required"
             return 401, detail, [(b"www-authenticate", b'Bearer realm="maestro"')]
         if not self._origin_ok(scope, headers, principal):
