@@ -13,13 +13,16 @@ ProjectId = Annotated[str, msgspec.Meta(pattern=id_pattern("prj"), examples=["pr
 TaskId = Annotated[str, msgspec.Meta(pattern=id_pattern("tsk"), examples=["tsk_0jd8n1k2m3p4q5r6s7t8v9w0"])]
 SessionId = Annotated[str, msgspec.Meta(pattern=id_pattern("ses"), examples=["ses_0jd8n1k2m3p4q5r6s7t8v9w0"])]
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
-LongText = Annotated[str, msgspec.Meta(max_length=65536)]
-Path = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+# Text never contains NUL (PostgreSQL refuses it in text columns); names and titles are not blank.
+NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+LongText = Annotated[str, msgspec.Meta(max_length=65536, pattern=NO_NUL)]
+Path = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=NO_NUL)]
 SkillName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 SkillList = Annotated[list[SkillName], msgspec.Meta(max_length=50)]
-Message = Annotated[str, msgspec.Meta(min_length=1, max_length=65536)]
+Message = Annotated[str, msgspec.Meta(min_length=1, max_length=65536, pattern=NOT_BLANK)]
 
 TaskStatus = Literal["todo", "in_progress", "in_review", "blocked", "completed", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]

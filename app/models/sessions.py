@@ -8,9 +8,12 @@ import msgspec
 
 from app.models.common import Input, LinkStatus, Name, ProjectId, SessionId, SessionStatus, SpawnSource, TaskId
 
+# Once a session has ended it stays ended; these statuses are final (docs/api/sessions.md).
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "stopped", "lost"})
+
 
 class SessionUpdate(Input):
-    """Body of PATCH /sessions/{id}."""
+    """Body of PATCH /sessions/{id}: only the fields given change."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
     status: SessionStatus | msgspec.UnsetType = msgspec.UNSET
@@ -26,13 +29,14 @@ class TaskLink(msgspec.Struct, kw_only=True):
     """One task a session works on, with the link's own status."""
 
     task_id: TaskId
+    session_id: SessionId
     status: LinkStatus
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
 class Session(msgspec.Struct, kw_only=True):
-    """A session record as clients see it."""
+    """A session record as clients see it; `tasks` are its task links, oldest first."""
 
     id: SessionId
     project_id: ProjectId

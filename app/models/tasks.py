@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -20,6 +20,7 @@ from app.models.common import (
 )
 
 Position = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "position", "-position", "title", "-title"]
 
 
 class TaskCreate(Input):

@@ -9,16 +9,24 @@ import msgspec
 from app.models.common import Input, Message, SessionId, TaskId, TimelineKind
 
 
-class TimelineCreate(Input):
-    """Body of POST /tasks/{id}/timeline and /sessions/{id}/timeline."""
+class TaskTimelineCreate(Input):
+    """Body of POST /tasks/{id}/timeline; `session_id` optionally names the session reporting it."""
 
     kind: TimelineKind
     message: Message
     session_id: SessionId | None = None
 
 
+class SessionTimelineCreate(Input):
+    """Body of POST /sessions/{id}/timeline; `task_id` optionally names the task it is about."""
+
+    kind: TimelineKind
+    message: Message
+    task_id: TaskId | None = None
+
+
 class TimelineEntry(msgspec.Struct, kw_only=True):
-    """One entry; `task_id` and/or `session_id` say what it is about."""
+    """One entry; `task_id` and/or `session_id` say what it is about (it shows on both timelines)."""
 
     id: int
     kind: TimelineKind

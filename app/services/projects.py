@@ -16,6 +16,7 @@ from app.ids import new_id
 from app.models.common import utcnow
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
 from app.services.base import is_unique_violation, write
+from app.services.tasks import purge_project_tasks
 
 
 async def list_projects() -> list[Project]:
@@ -101,6 +102,7 @@ async def delete_project(writer: Writer, project_id: str, actor: str, *, cascade
                 "pass cascade=true to delete it with everything in it",
                 {"tasks": tasks, "sessions": sessions},
             )
+        await purge_project_tasks(project_id)  # deepest first: SQLite's cascade stops at 1,000 levels
         await ProjectRow.delete().where(ProjectRow.id == project_id)
         tx.emit(
             "project.deleted",

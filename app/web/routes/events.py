@@ -14,7 +14,7 @@ from app.services import events
 
 @get("/events", tags=["events"], summary="Read the event log")
 async def read_events(
-    after: Annotated[int, QueryParameter(ge=0, description="Only events with a greater seq")] = 0,
+    after: Annotated[int, QueryParameter(ge=0, le=2**63 - 1, description="Only events with a greater seq")] = 0,
     project_id: Annotated[
         str | None, QueryParameter(pattern=id_pattern("prj"), description="Only this project's events")
     ] = None,

@@ -1,3 +1,38 @@
-"""/api/v1 routes for skills (being written in this change)."""
+"""/api/v1/skills: the skills found in SKILL.md folders (global, and a project's own)."""
 
-ROUTES: list = []
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import PathParameter, QueryParameter
+
+from app.ids import id_pattern
+from app.models.skills import Skill, SkillListing
+from app.services import skills
+
+TAGS = ["skills"]
+ProjectQuery = Annotated[
+    str | None,
+    QueryParameter(pattern=id_pattern("prj"), description="Also this project's skills (they win on a name clash)"),
+]
+SkillNamePath = Annotated[
+    str,
+    PathParameter(min_length=1, max_length=100, pattern=skills.NAME_RE.pattern, description="A skill name"),
+]
+
+
+@get("/skills", tags=TAGS, summary="List skills")
+async def list_skills(state: State, project_id: ProjectQuery = None) -> SkillListing:
+    """Global skills, plus the project's own with project_id; skipped SKILL.md files are listed in `warnings`."""
+    return await skills.list_skills(state.maestro.settings.home, project_id)
+
+
+@get("/skills/{name:str}", tags=TAGS, summary="Get a skill")
+async def get_skill(name: SkillNamePath, state: State, project_id: ProjectQuery = None) -> Skill:
+    """One skill with its `instructions` (the markdown after the front matter); 404 if unknown."""
+    return await skills.get_skill(state.maestro.settings.home, name, project_id)
+
+
+ROUTES = [list_skills, get_skill]

@@ -1,0 +1,126 @@
+"""Timeline use cases: read and add entries on tasks and sessions (one entry may concern both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.tables import TimelineEntry as EntryRow
+from app.db.writer import Tx, Writer
+from app.errors import InvalidInput, NotFound
+from app.models.common import utcnow
+from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
+from app.services.sessions import session_project, task_project
+
+KINDS = ("progress", "blocked", "needs_input", "milestone", "error", "completed", "note")
+MAX_MESSAGE = 65536
+MAX_LIST = 500
+MAX_ENTRY_ID = 2**31 - 1  # entry ids are 32-bit on PostgreSQL (Serial); larger values would overflow the driver
+
+
+async def task_timeline(task_id: str, *, after: int = 0, limit: int = 100) -> list[TimelineEntry]:
+    """A task's entries with id > after, oldest first (newest last); NotFound if the task does not exist."""
+    if await task_project(task_id) is None:
+        raise NotFound(f"task {task_id} not found")
+    return await _entries(EntryRow.task == task_id, after, limit)
+
+
+async def session_timeline(session_id: str, *, after: int = 0, limit: int = 100) -> list[TimelineEntry]:
+    """A session's entries with id > after, oldest first (newest last); NotFound if the session does not exist."""
+    if await session_project(session_id) is None:
+        raise NotFound(f"session {session_id} not found")
+    return await _entries(EntryRow.session == session_id, after, limit)
+
+
+async def add_to_task(writer: Writer, task_id: str, body: TaskTimelineCreate, actor: str) -> TimelineEntry:
+    """Add an entry to a task's timeline, optionally naming a session of the same project."""
+    return await add_entry(
+        writer,
+        kind=body.kind,
+        message=body.message,
+        task_id=task_id,
+        session_id=body.session_id,
+        on="task",
+        actor=actor,
+    )
+
+
+async def add_to_session(writer: Writer, session_id: str, body: SessionTimelineCreate, actor: str) -> TimelineEntry:
+    """Add an entry to a session's timeline, optionally naming a task of the same project."""
+    return await add_entry(
+        writer,
+        kind=body.kind,
+        message=body.message,
+        task_id=body.task_id,
+        session_id=session_id,
+        on="session",
+        actor=actor,
+    )
+
+
+async def add_entry(
+    writer: Writer,
+    *,
+    kind: str,
+    message: str,
+    task_id: str | None,
+    session_id: str | None,
+    on: str,
+    actor: str,
+) -> TimelineEntry:
+    """Add one entry about a task and/or a session; `on` names whose timeline it was posted to (404 if missing).
+
+    The other entity, when named, must exist in the same project (400 otherwise). Emits timeline.added.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", {"kind": kind})
+    if not isinstance(message, str) or not 1 <= len(message) <= MAX_MESSAGE:
+        raise InvalidInput(f"message must be 1 to {MAX_MESSAGE} characters")
+    if on not in ("task", "session") or (on == "task" and task_id is None) or (on == "session" and session_id is None):
+        raise InvalidInput("an entry belongs to the task or session it is posted to")
+
+    async def op(tx: Tx) -> TimelineEntry:
+        task_owner = await task_project(task_id) if task_id is not None else None
+        session_owner = await session_project(session_id) if session_id is not None else None
+        if on == "task" and task_owner is None:
+            raise NotFound(f"task {task_id} not found")
+        if on == "session" and session_owner is None:
+            raise NotFound(f"session {session_id} not found")
+        project_id = task_owner if on == "task" else session_owner
+        if task_id is not None and session_id is not None and task_owner != session_owner:
+            other, value = ("session_id", session_id) if on == "task" else ("task_id", task_id)
+            raise InvalidInput(f"{other} must name an existing {other[:-3]} of the same project", {other: value})
+        now = utcnow()
+        inserted = await EntryRow.insert(
+            EntryRow(task=task_id, session=session_id, kind=kind, message=message, created_at=now)
+        ).returning(EntryRow.id)
+        entry = TimelineEntry(
+            id=inserted[0]["id"],
+            kind=kind,  # type: ignore[arg-type]
+            message=message,
+            task_id=task_id,
+            session_id=session_id,
+            created_at=now,
+        )
+        # entity_id: the task when the entry concerns one, else the session (data carries both ids).
+        tx.emit("timeline.added", project_id=project_id, entity_id=task_id or session_id, data=entry)
+        return entry
+
+    return await writer.write(op, actor)
+
+
+async def _entries(condition: Any, after: int, limit: int) -> list[TimelineEntry]:
+    limit = max(1, min(limit, MAX_LIST))
+    after = max(0, min(after, MAX_ENTRY_ID))
+    rows = await EntryRow.select().where(condition, EntryRow.id > after).order_by(EntryRow.id).limit(limit)
+    return [_to_model(r) for r in rows]
+
+
+def _to_model(row: dict[str, Any]) -> TimelineEntry:
+    return TimelineEntry(
+        id=row["id"],
+        kind=row["kind"],
+        message=row["message"],
+        task_id=row["task"],
+        session_id=row["session"],
+        created_at=row["created_at"],
+    )
