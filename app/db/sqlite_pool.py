@@ -13,7 +13,7 @@ import collections
 from typing import Any
 
 import aiosqlite
-from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
 POOL_SIZE = 4
 
@@ -46,6 +46,12 @@ class PooledSQLiteEngine(SQLiteEngine):
         async with connection.execute(query, args or []) as cursor:
             return await cursor.fetchall()
 
+    def transaction(
+        self, transaction_type: TransactionType = TransactionType.deferred, allow_nested: bool = True
+    ) -> SQLiteTransaction:
+        """A transaction on a pooled connection (Piccolo's opens and closes a fresh one, thread included)."""
+        return _PooledTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
+
     async def close_pool(self) -> None:
         """Close every pooled connection (at shutdown)."""
         idle, self._idle = self._idle, []
@@ -69,6 +75,11 @@ class PooledSQLiteEngine(SQLiteEngine):
         self._waiters.append(waiter)
         return await waiter
 
+    async def _discard(self, connection: aiosqlite.Connection) -> None:
+        """Close a connection whose state is unknown instead of returning it to the pool."""
+        self._open -= 1
+        await connection.close()
+
     def _release(self, connection: aiosqlite.Connection) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
@@ -76,3 +87,29 @@ class PooledSQLiteEngine(SQLiteEngine):
                 waiter.set_result(connection)
                 return
         self._idle.append(connection)
+
+
+class _PooledTransaction(SQLiteTransaction):
+    """Piccolo's SQLite transaction, borrowing its connection from the engine's pool."""
+
+    engine: PooledSQLiteEngine
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        return await self.engine._acquire()
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        except BaseException:
+            await self.engine._discard(self.connection)  # may still be inside a transaction: never reuse
+            self.engine.current_transaction.reset(self.context)
+            raise
+        self.engine._release(self.connection)
+        self.engine.current_transaction.reset(self.context)
+        return exception is None

@@ -51,6 +51,11 @@ async def write(
     return await writer.write(once, actor)
 
 
+def is_foreign_key_violation(exc: BaseException) -> bool:
+    """True for a FOREIGN KEY violation on SQLite or PostgreSQL."""
+    return "foreign key" in str(exc).lower() or type(exc).__name__ == "ForeignKeyViolationError"
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """True for a UNIQUE/primary-key violation on SQLite or PostgreSQL."""
     text = str(exc).lower()

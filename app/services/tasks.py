@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -13,7 +14,7 @@ from app.errors import Conflict, InvalidInput
 from app.ids import new_id
 from app.models.common import utcnow
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
-from app.services.base import write
+from app.services.base import is_foreign_key_violation, write
 from app.services.task_queries import get_row, get_task, get_tree, hydrate, list_tasks, subtree_ids, to_model
 
 __all__ = [
@@ -52,12 +53,12 @@ _ANCESTORS_SQL = (
 async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_key: str | None = None) -> Task:
     """Create a task, last among its siblings unless `position` is given (later siblings then shift by one)."""
 
+    # The parent's project is checked before the write transaction, through the read pool (a task never changes
+    # project, so this cannot go stale); a missing project or parent surfaces as a foreign-key violation.
+    if body.parent_id is not None:
+        await _require_parent(body.parent_id, body.project_id)
+
     async def op(tx: Tx) -> Task:
-        if not await ProjectRow.exists().where(ProjectRow.id == body.project_id):
-            raise InvalidInput(f"project {body.project_id} not found", {"project_id": body.project_id})
-        if body.parent_id is not None:
-            await _require_parent(body.parent_id, body.project_id)
-        position = await _make_room(body.project_id, body.parent_id, body.position)
         now = utcnow()
         row: dict[str, Any] = {
             "id": new_id("tsk"),
@@ -67,7 +68,7 @@ async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_
             "description": body.description,
             "status": body.status,
             "priority": body.priority,
-            "position": position,
+            "position": body.position,
             "skills": list(body.skills),
             "initial_prompt": body.initial_prompt,
             "due_date": body.due_date,
@@ -78,7 +79,21 @@ async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_
             "created_at": now,
             "updated_at": now,
         }
-        await TaskRow.insert(TaskRow(**row))
+        try:
+            if body.position is None:
+                row["position"] = await _append(row)
+            else:
+                row["position"] = await _make_room(body.project_id, body.parent_id, body.position)
+                await TaskRow.insert(TaskRow(**row))
+        except Exception as exc:
+            if is_foreign_key_violation(exc):
+                await _require_project(body.project_id)  # raise the precise error
+                if body.parent_id is not None:
+                    await _require_parent(body.parent_id, body.project_id)
+                raise InvalidInput(
+                    "the project or parent task no longer exists", {"parent_id": body.parent_id}
+                ) from exc
+            raise
         task = to_model(row)
         tx.emit("task.created", project_id=task.project_id, entity_id=task.id, data=task)
         return task
@@ -193,6 +208,49 @@ async def _delete_deepest_first(ids_root_first: list[str]) -> None:
     deepest_first = ids_root_first[::-1]
     for start in range(0, len(deepest_first), _DELETE_BATCH):
         await TaskRow.delete().where(TaskRow.id.is_in(deepest_first[start : start + _DELETE_BATCH]))
+
+
+async def _require_project(project_id: str) -> None:
+    if not await ProjectRow.exists().where(ProjectRow.id == project_id):
+        raise InvalidInput(f"project {project_id} not found", {"project_id": project_id})
+
+
+# Appending is the common case: one statement computes the next position and inserts (one round trip in the
+# write transaction, which is what bounds create throughput).
+_APPEND_SQL = (
+    "INSERT INTO tasks (id, project, parent, title, description, status, priority, position, skills, "
+    "initial_prompt, due_date, started_at, completed_at, archived_at, created_at, updated_at) VALUES "
+    "({}, {}, {}, {}, {}, {}, {}, (SELECT COALESCE(MAX(position) + 1, 0) FROM tasks WHERE project = {} AND {}), "
+    "{}, {}, {}, {}, {}, NULL, {}, {}) RETURNING position"
+)
+
+
+async def _append(row: dict[str, Any]) -> int:
+    parent_clause = "parent IS NULL" if row["parent"] is None else "parent = {}"
+    sql = _APPEND_SQL.replace("AND {}), ", f"AND {parent_clause}), ", 1)
+    args = [
+        row["id"],
+        row["project"],
+        row["parent"],
+        row["title"],
+        row["description"],
+        row["status"],
+        row["priority"],
+        row["project"],
+    ]
+    if row["parent"] is not None:
+        args.append(row["parent"])
+    args += [
+        json.dumps(row["skills"]),
+        row["initial_prompt"],
+        row["due_date"],
+        row["started_at"],
+        row["completed_at"],
+        row["created_at"],
+        row["updated_at"],
+    ]
+    result = await TaskRow.raw(sql, *args)
+    return result[0]["position"]
 
 
 async def _require_parent(parent_id: str, project_id: str) -> None:
