@@ -174,6 +174,13 @@ class _RedactTokens(logging.Filter):
         return True
 
 
+class _DropDenialHandshakeError(logging.Filter):
+    """uvicorn logs a refused WebSocket (an HTTP denial response sent by the gate) as an ASGI error; it is not one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """One plain, timestamped format for Maestro, uvicorn and Litestar."""
     handler = logging.StreamHandler(sys.stderr)
@@ -182,5 +189,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("uvicorn.error").addFilter(_DropDenialHandshakeError())
     for noisy in ("httpx", "httpcore", "nicegui", "asyncio", "aiosqlite", "piccolo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 2 * 1024 * 1024
     sqlite_synchronous: str = "FULL"  # survive power loss too, not only a crash (docs/architecture.md)
     auth_failures_per_minute: int = 30
+    event_retention_days: float | None = None  # None keeps every event
+    event_queue_limit: int = 2048  # per live subscriber; overflow closes it with code 4008
+    event_heartbeat_s: float = 15.0
 
     @property
     def database_path(self) -> Path:
@@ -59,6 +62,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["redis_url"] = env["MAESTRO_REDIS_URL"]
     if env.get("MAESTRO_SQLITE_SYNCHRONOUS"):
         values["sqlite_synchronous"] = env["MAESTRO_SQLITE_SYNCHRONOUS"].upper()
+    if env.get("MAESTRO_EVENT_RETENTION_DAYS"):
+        values["event_retention_days"] = float(env["MAESTRO_EVENT_RETENTION_DAYS"])
+    if env.get("MAESTRO_EVENT_QUEUE_LIMIT"):
+        values["event_queue_limit"] = int(env["MAESTRO_EVENT_QUEUE_LIMIT"])
+    if env.get("MAESTRO_EVENT_HEARTBEAT_S"):
+        values["event_heartbeat_s"] = float(env["MAESTRO_EVENT_HEARTBEAT_S"])
     if env.get("MAESTRO_ALLOWED_HOSTS"):
         values["allowed_hosts"] = tuple(h.strip() for h in env["MAESTRO_ALLOWED_HOSTS"].split(",") if h.strip())
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -143,3 +143,13 @@ def fresh_postgres_database(base_url: str) -> Iterator[str]:
         yield f"{head}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def redis_url_or_skip() -> str:
+    """MAESTRO_TEST_REDIS_URL; missing means skip on a user's machine but fail under CI=true."""
+    url = os.environ.get("MAESTRO_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but MAESTRO_TEST_REDIS_URL is not set: the Redis tests must run in CI")
+        pytest.skip("set MAESTRO_TEST_REDIS_URL to run the Redis tests")
+    return url

@@ -17,7 +17,9 @@ async def test_every_route_is_in_the_api_docs(client: httpx.AsyncClient):
         short = path.removeprefix("/api/v1")
         for method in operations:
             # Documented = one line names both the method and the path (a table row or a heading).
-            if not any(method.upper() in line and (f"{short}`" in line or line.rstrip().endswith(short)
-                                                   or f"{short} " in line) for line in lines):
+            if not any(
+                method.upper() in line and (f"{short}`" in line or line.rstrip().endswith(short) or f"{short} " in line)
+                for line in lines
+            ):
                 missing.append(f"{method.upper()} {path}")
     assert not missing, "undocumented routes: " + ", ".join(missing)

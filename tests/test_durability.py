@@ -49,7 +49,10 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path):
     with live_server(home) as again:  # the stale server.json of the killed server is not trusted
         with again.client() as api:
             ids = {p["id"] for p in api.get("/api/v1/projects").json()}
-            events = api.get("/api/v1/events", params={"limit": 1000}).json()["items"]
+            events, after = [], 0
+            while page := api.get("/api/v1/events", params={"after": after, "limit": 1000}).json()["items"]:
+                events += page
+                after = page[-1]["seq"]
     assert set(acknowledged) <= ids
     created = {e["entity_id"] for e in events if e["type"] == "project.created"}
     assert ids <= created  # no change without its event

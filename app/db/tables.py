@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSON,
+    BigInt,
     BigSerial,
     Date,
     ForeignKey,
@@ -130,3 +131,13 @@ class IdempotencyKey(Table, tablename="idempotency_keys"):
 
 
 TABLES = (*TABLES, IdempotencyKey)
+
+
+class EventLogState(Table, tablename="event_log_state"):
+    """One row: the highest seq removed by retention (subscribers asking for older history get a reset)."""
+
+    id = Integer(primary_key=True)
+    pruned_through = BigInt(default=0)
+
+
+TABLES = (*TABLES, EventLogState)

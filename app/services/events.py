@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from app.db.tables import Event
+from app.db.tables import Event, EventLogState
+from app.db.writer import Tx, Writer
 from app.models.events import EventPage, EventRecord
 
 
@@ -35,3 +37,34 @@ def to_record(row: dict[str, Any]) -> EventRecord:
         actor=row["actor"],
         data=row["data"],
     )
+
+
+async def pruned_through() -> int:
+    """The highest seq removed by retention (0 when nothing was ever removed)."""
+    row = await EventLogState.select(EventLogState.pruned_through).first()
+    return row["pruned_through"] if row else 0
+
+
+async def prune_events(writer: Writer, older_than: dt.datetime) -> int:
+    """Delete events older than `older_than`, always keeping the newest one (seqs never restart); returns count."""
+
+    async def op(tx: Tx) -> int:
+        newest = await last_seq()
+        doomed = (
+            await Event.select(Event.seq)
+            .where((Event.ts < older_than) & (Event.seq < newest))
+            .order_by(Event.seq, ascending=False)
+            .first()
+        )
+        if doomed is None:
+            return 0
+        through = doomed["seq"]
+        count = await Event.count().where(Event.seq <= through)
+        await Event.delete().where(Event.seq <= through)
+        if await EventLogState.exists().where(EventLogState.id == 1):
+            await EventLogState.update({EventLogState.pruned_through: through}).where(EventLogState.id == 1)
+        else:
+            await EventLogState.insert(EventLogState(id=1, pruned_through=through))
+        return count
+
+    return await writer.write(op, "maestro")

@@ -6,10 +6,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Litestar, Router
+from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.plugins import InitPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
 
@@ -17,11 +20,13 @@ from app.db.engine import Database, close_database, open_database
 from app.db.writer import Writer
 from app.home import ensure_home, load_or_create_token
 from app.resources import static_dir
+from app.services.event_stream import EventHub
 from app.settings import Settings
 from app.web.deps import provide_actor, provide_writer
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
+from app.web.live import channels_plugin, publisher, run_live
 from app.web.openapi import openapi_config
 from app.web.routes import events, login_links, projects, sessions, skills, system, tasks, timeline, transfer
 from app.web.security import AccessPolicy
@@ -37,6 +42,7 @@ class AppState:
 
     settings: Settings
     policy: AccessPolicy
+    hub: EventHub
     db: Database | None = None
     _writer: Writer | None = None
 
@@ -60,7 +66,8 @@ class MaestroApp:
         self.settings = settings
         ensure_home(settings.home)
         self.policy = AccessPolicy(settings, load_or_create_token(settings.home))
-        self.state = AppState(settings=settings, policy=self.policy)
+        self.state = AppState(settings=settings, policy=self.policy, hub=EventHub(settings.event_queue_limit))
+        self.channels = channels_plugin(settings)
         self.api = self._build_api()
         from ui import nicegui_app  # imported here: NiceGUI is process-global and heavy
 
@@ -88,7 +95,8 @@ class MaestroApp:
             },
             exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
             openapi_config=openapi_config(),
-            lifespan=[self._lifespan],
+            # Our lifespan runs inside the channels plugin's (it publishes through it), hence a plugin of its own.
+            plugins=[self.channels, _LifespanAfterPlugins(self._lifespan)],
             request_max_body_size=self.settings.max_body_bytes,
             state=State({"maestro": self.state}),
             debug=False,
@@ -98,10 +106,13 @@ class MaestroApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: Litestar) -> AsyncIterator[None]:
         self.state.db = await open_database(self.settings)
-        self.state._writer = Writer(self.state.db.engine)
+        self.state._writer = Writer(self.state.db.engine, publisher(self.state.hub, self.channels))
         await self.state._writer.start()
         try:
-            async with self._nicegui.router.lifespan_context(self._nicegui):
+            async with (
+                run_live(self.state.hub, self.channels, self.state._writer, self.settings),
+                self._nicegui.router.lifespan_context(self._nicegui),
+            ):
                 log.info("Maestro ready (%s database)", self.state.db.backend)
                 yield
         finally:
@@ -109,6 +120,17 @@ class MaestroApp:
             self.state._writer = None
             await close_database(self.state.db)
             self.state.db = None
+
+
+class _LifespanAfterPlugins(InitPlugin):
+    """Registers a lifespan context after the plugins' own (so it can use them until it ends)."""
+
+    def __init__(self, lifespan: Any) -> None:
+        self.lifespan = lifespan
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.lifespan.append(self.lifespan)
+        return app_config
 
 
 def create_app(settings: Settings) -> MaestroApp:

@@ -1,15 +1,22 @@
-"""GET /api/v1/events: the durable event log, read by seq."""
+"""/api/v1/events: the durable event log, read by seq (GET) or followed live (WebSocket)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Annotated
 
-from litestar import get
+import msgspec
+from litestar import WebSocket, get, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
 from litestar.params import QueryParameter
 
-from app.ids import id_pattern
+from app.ids import id_pattern, is_id
 from app.models.events import EventPage
 from app.services import events
+from app.services.event_stream import Filter, Heartbeat, Reset, SlowConsumer, parse_types
 
 
 @get("/events", tags=["events"], summary="Read the event log")
@@ -24,4 +31,79 @@ async def read_events(
     return await events.read_events(after=after, project_id=project_id, limit=limit)
 
 
-ROUTES = [read_events]
+log = logging.getLogger("maestro.events")
+
+# WebSocket close codes a client must handle (documented in docs/events.md).
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_BAD_REQUEST = 4400
+SEND_TIMEOUT_S = 10.0
+
+
+@websocket("/events")
+async def stream_events(socket: WebSocket, state: State) -> None:
+    """Stored events with seq > after, then live ones: ordered, each exactly once (see docs/events.md)."""
+    try:
+        after, flt = _stream_params(socket)
+    except ValueError as exc:
+        await socket.accept()
+        await socket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
+        return
+    hub = state.maestro.hub
+    heartbeat = state.maestro.settings.event_heartbeat_s
+    await socket.accept()
+    pump = asyncio.create_task(_pump(socket, hub.subscribe(after, flt, heartbeat)))
+    listen = asyncio.create_task(_until_disconnect(socket))
+    done, pending = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if pump not in done or pump.exception() is None:
+        return
+    exc = pump.exception()
+    code, reason = CLOSE_SLOW_CONSUMER, str(exc)
+    if not isinstance(exc, SlowConsumer):
+        log.error("event stream failed", exc_info=exc)
+        code, reason = 1011, "internal error; reconnect with after=<last seq>"
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(socket.close(code=code, reason=reason[:120]), SEND_TIMEOUT_S)
+
+
+async def _pump(socket: WebSocket, stream) -> None:
+    try:
+        async for item in stream:
+            if isinstance(item, Reset):
+                frame = {"v": 1, "type": "reset", "last_seq": item.last_seq, "pruned_through": item.pruned_through}
+            elif isinstance(item, Heartbeat):
+                frame = {"v": 1, "type": "heartbeat", "last_seq": item.last_seq}
+            else:
+                frame = item
+            try:
+                await asyncio.wait_for(socket.send_text(msgspec.json.encode(frame).decode()), SEND_TIMEOUT_S)
+            except TimeoutError:
+                raise SlowConsumer(getattr(item, "seq", 0)) from None
+    finally:
+        await stream.aclose()
+
+
+async def _until_disconnect(socket: WebSocket) -> None:
+    """Client messages are not part of the protocol; reading them notices the disconnect."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data(mode="text")
+
+
+def _stream_params(socket: WebSocket) -> tuple[int, Filter]:
+    query = socket.query_params
+    raw_after = query.get("after", "0")
+    if not raw_after.isdigit() or int(raw_after) > 2**63 - 1:
+        raise ValueError("after must be a non-negative integer seq")
+    project_id = query.get("project_id")
+    if project_id is not None and not is_id(project_id, "prj"):
+        raise ValueError("project_id is not a project id")
+    types = parse_types(query.get("types"))
+    if len(types) > 50 or any(len(t) > 64 for t in types):
+        raise ValueError("types: at most 50 prefixes of at most 64 characters")
+    return int(raw_after), Filter(project_id=project_id, type_prefixes=types)
+
+
+ROUTES = [read_events, stream_events]
