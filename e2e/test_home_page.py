@@ -64,3 +64,16 @@ def test_swagger_docs_render_offline(browser: Browser, server: LiveServer):
     expect(page.get_by_text("/api/v1/health").first).to_be_visible()
     assert external == []
     context.close()
+
+
+def test_home_page_shows_changes_live(browser: Browser, server: LiveServer):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}?token={server.token}")
+    feed = page.get_by_test_id("activity")
+    expect(page.get_by_text("Live activity")).to_be_visible()
+    with server.client() as api:
+        project = api.post("/api/v1/projects", json={"name": "Shown live", "working_dir": "/"},
+                           headers={"X-Maestro-Client": "cli"}).json()
+    expect(feed).to_contain_text(f"project.created · {project['id']} · by cli")
+    context.close()

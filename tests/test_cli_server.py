@@ -192,3 +192,27 @@ def test_serve_on_postgresql(tmp_path: Path):
             assert ready["status"] == "ready"
             assert server.stop() == 0  # the pool closes cleanly before DROP DATABASE
         assert not (home / "maestro.db").exists()
+
+
+def test_events_command_prints_and_follows(tmp_path: Path):
+    home = tmp_path / "home"
+    with live_server(home) as server, server.client() as api:
+        api.post("/api/v1/projects", json={"name": "Before", "working_dir": "/"})
+        printed = run_cli(home, "events", "--json")
+        assert printed.returncode == 0, printed.stderr
+        assert [json.loads(line)["type"] for line in printed.stdout.splitlines()] == ["project.created"]
+        follow = subprocess.Popen(
+            [*MAESTRO, "events", "--follow", "--json", "--after", "0"],
+            env=maestro_env(home),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            first = json.loads(follow.stdout.readline())
+            api.post("/api/v1/projects", json={"name": "After", "working_dir": "/"})
+            second = json.loads(follow.stdout.readline())
+        finally:
+            follow.send_signal(signal.SIGINT)
+            follow.wait(timeout=10)
+        assert (first["data"]["name"], second["data"]["name"]) == ("Before", "After")
+        assert second["seq"] > first["seq"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from app import __version__
+from app.cli.events_cmd import events
 from app.cli.server_cmds import open_cmd, serve, status, stop, url
 
 
@@ -20,7 +21,7 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(serve, open_browser=True)
 
 
-for command in (serve, status, stop, open_cmd, url):
+for command in (serve, status, stop, open_cmd, url, events):
     cli.add_command(command)
 
 

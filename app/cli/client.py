@@ -52,7 +52,9 @@ class ApiClient:
     """Thin synchronous client for /api/v1; raises ApiError for error answers and NoServer when unreachable."""
 
     def __init__(self, target: Target, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        headers = {"X-Maestro-Client": "cli"}
+        if target.token:
+            headers["Authorization"] = f"Bearer {target.token}"
         self.target = target
         self._http = httpx.Client(base_url=f"{target.url}/api/v1", headers=headers, timeout=timeout)
 

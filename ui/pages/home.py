@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
 from nicegui import ui
 
 from app import __version__
-from app.services import system
+from app.models.events import EventRecord
+from app.services import events, system
+from app.services.event_stream import EventHub, Filter
+
+RECENT = 15
 
 
 @ui.page("/")
@@ -38,3 +44,27 @@ async def home(request: Request) -> None:
                 ui.notify("Database checked", type="positive" if result.status == "ready" else "warning")
 
             ui.button("Check readiness", on_click=check).props("data-testid=check-readiness")
+
+        with ui.card().classes("w-full"):
+            ui.label("Live activity").classes("text-lg font-semibold")
+            feed = ui.column().classes("w-full gap-1").props("data-testid=activity")
+        await _follow_activity(state.hub, feed)
+
+
+async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
+    """Show the newest events and keep following them live, in-process, until the page goes away."""
+    start = max(0, await events.last_seq() - RECENT)
+
+    async def follow() -> None:
+        async for item in hub.subscribe(start, Filter()):
+            if not isinstance(item, EventRecord):
+                continue
+            with feed:
+                label = ui.label(f"#{item.seq} {item.type} · {item.entity_id or ''} · by {item.actor}")
+                label.classes("text-sm font-mono").props(f"data-seq={item.seq}")
+                label.move(target_index=0)  # newest first
+            while len(feed.default_slot.children) > RECENT:
+                feed.remove(feed.default_slot.children[-1])
+
+    task = asyncio.create_task(follow())
+    ui.context.client.on_delete(task.cancel)
