@@ -73,7 +73,8 @@ def test_home_page_shows_changes_live(browser: Browser, server: LiveServer):
     feed = page.get_by_test_id("activity")
     expect(page.get_by_text("Live activity")).to_be_visible()
     with server.client() as api:
-        project = api.post("/api/v1/projects", json={"name": "Shown live", "working_dir": "/"},
-                           headers={"X-Maestro-Client": "cli"}).json()
+        project = api.post(
+            "/api/v1/projects", json={"name": "Shown live", "working_dir": "/"}, headers={"X-Maestro-Client": "cli"}
+        ).json()
     expect(feed).to_contain_text(f"project.created · {project['id']} · by cli")
     context.close()

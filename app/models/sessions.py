@@ -8,7 +8,7 @@ import msgspec
 
 from app.models.common import Input, LinkStatus, Name, ProjectId, SessionId, SessionStatus, SpawnSource, TaskId
 
-# Once a session has ended it stays ended; these statuses are final (docs/api/sessions.md).
+# Once a session has ended it stays ended; these statuses are final (docs/api.md).
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "stopped", "lost"})
 
 

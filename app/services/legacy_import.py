@@ -35,7 +35,8 @@ from app.models.transfer import (
     TaskRecord,
     TimelineRecord,
 )
-from app.services import legacy_convert as rules
+from app.services import legacy_convert as convert
+from app.services import legacy_rules as rules
 from app.services.transfer import load_document, validate_document
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -71,14 +72,14 @@ class Converted:
 
     document: ExportDocument
     id_map: dict[str, str]
-    notes: rules.Notes
+    notes: convert.Notes
     env_vars: int
     secrets: int
 
 
 def convert_data_dir(root: Path, now: dt.datetime | None = None) -> Converted:
     """Read and convert a legacy data directory (no database access)."""
-    return _Converter(root, rules.Context(rules.Notes(), now or utcnow())).run()
+    return _Converter(root, convert.Context(convert.Notes(), now or utcnow())).run()
 
 
 def _checked_dir(data_dir: Path) -> Path:
@@ -96,46 +97,22 @@ def _checked_dir(data_dir: Path) -> Path:
 
 
 @dataclass
-class _Task:
-    """A converted task with the legacy relations still to resolve."""
-
-    old: str
-    record: TaskRecord
-    parent_old: str | None
-    session_ids: list[str]
-    statuses: dict[str, str]
-    depends_on: list[str]
-
-
-@dataclass
-class _Session:
-    """A converted session with the legacy relations and timeline still to resolve."""
-
-    old: str
-    record: SessionRecord
-    parent_old: str | None
-    task_ids: list[str]
-    legacy_status: str | None
-    timeline: list[Any]
-
-
-@dataclass
 class _Converter:
     """One pass over a data directory: files, then entities, then the relations between them."""
 
     root: Path
-    ctx: rules.Context
+    ctx: convert.Context
     id_map: dict[str, str] = field(default_factory=dict)
     projects: dict[str, ProjectRecord] = field(default_factory=dict)
     master_ids: set[str] = field(default_factory=set)
-    tasks: dict[str, _Task] = field(default_factory=dict)
-    sessions: dict[str, _Session] = field(default_factory=dict)
+    tasks: dict[str, convert.PendingTask] = field(default_factory=dict)
+    sessions: dict[str, convert.PendingSession] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
     env_vars: int = 0
     secrets: int = 0
 
     @property
-    def notes(self) -> rules.Notes:
+    def notes(self) -> convert.Notes:
         return self.ctx.notes
 
     def run(self) -> Converted:
@@ -151,8 +128,8 @@ class _Converter:
             self._task(rel, obj)
         for rel, obj in sessions:
             self._session(rel, obj)
-        rules.break_parent_loops(self.tasks, "task", self.notes)
-        rules.break_parent_loops(self.sessions, "session", self.notes)
+        convert.break_parent_loops(self.tasks, "task", self.notes)
+        convert.break_parent_loops(self.sessions, "session", self.notes)
         links, timeline = self._links_and_timeline()
         document = ExportDocument(
             format=EXPORT_FORMAT,
@@ -207,7 +184,7 @@ class _Converter:
         except (OSError, ValueError, AttributeError, msgspec.DecodeError):
             self.notes.warn(f"ignored unreadable task ordering {path.relative_to(self.root)}")
             return {}
-        return {old: i for i, old in enumerate(rules.text_list(ids))}
+        return {old: i for i, old in enumerate(convert.text_list(ids))}
 
     def _drop_env(self, env: Any) -> None:
         if not isinstance(env, dict):
@@ -221,7 +198,7 @@ class _Converter:
     # -- entities ------------------------------------------------------------------------------------------------
 
     def _key(self, rel: str, obj: dict[str, Any], kind: str) -> str | None:
-        old = rules.string(obj, "id") or Path(rel).stem
+        old = convert.string(obj, "id") or Path(rel).stem
         if old in self.id_map:
             self.notes.skip(kind, old, "the same id appears in another file", rel)
             return None
@@ -229,7 +206,7 @@ class _Converter:
 
     def _keep(self, kind: str, old: str, rel: str, record_type: type, values: dict[str, Any]) -> Any:
         try:
-            record = rules.checked(record_type, values)
+            record = convert.checked(record_type, values)
         except msgspec.ValidationError as exc:
             self.notes.skip(kind, old, f"cannot be represented: {exc}", rel)
             return None
@@ -250,14 +227,14 @@ class _Converter:
         if not rules.is_absolute(working_dir):
             self.notes.skip("project", old, "workingDir is missing or not an absolute path", rel)
             return
-        values = rules.project_values(obj, old, self._unique_name(name or old), working_dir, self.ctx)
+        values = convert.project_values(obj, old, self._unique_name(name or old), working_dir, self.ctx)
         if (record := self._keep("project", old, rel, ProjectRecord, values)) is not None:
             self.projects[old] = record
 
     def _task(self, rel: str, obj: dict[str, Any]) -> None:
         if (old := self._key(rel, obj, "task")) is None:
             return
-        project_old = rules.string(obj, "projectId") or Path(rel).parent.name
+        project_old = convert.string(obj, "projectId") or Path(rel).parent.name
         if obj.get("clientRequestId") == rules.VOICE_TASK_REQUEST_ID:
             self.notes.skip("task", old, "system-seeded Voice Directives task", rel)
         elif obj.get("taskType") == rules.TEAM_MEMBER_TASK_TYPE:
@@ -267,30 +244,32 @@ class _Converter:
         elif project_old not in self.projects:
             self.notes.skip("task", old, f"its project {project_old} was not imported", rel)
         else:
-            values = rules.task_values(obj, old, self.projects[project_old].id, self.ctx)
+            values = convert.task_values(obj, old, self.projects[project_old].id, self.ctx)
             if (record := self._keep("task", old, rel, TaskRecord, values)) is None:
                 return
             self.dropped.update(f"task {name}" for name in DROPPED_TASK_FIELDS if obj.get(name))
-            session_ids, statuses = rules.task_session_statuses(obj)
-            parent, deps = rules.string(obj, "parentId"), rules.text_list(obj.get("dependencies"))
-            self.tasks[old] = _Task(old, record, parent, session_ids, statuses, deps)
+            session_ids, statuses = convert.task_session_statuses(obj)
+            parent, deps = convert.string(obj, "parentId"), convert.text_list(obj.get("dependencies"))
+            self.tasks[old] = convert.PendingTask(old, record, parent, session_ids, statuses, deps)
 
     def _session(self, rel: str, obj: dict[str, Any]) -> None:
         if (old := self._key(rel, obj, "session")) is None:
             return
-        project_old = rules.string(obj, "projectId")
+        project_old = convert.string(obj, "projectId")
         if project_old in self.master_ids:
             self.notes.skip("session", old, "belongs to the system-seeded Master project", rel)
         elif project_old not in self.projects:
             self.notes.skip("session", old, f"its project {project_old} was not imported", rel)
         else:
-            values = rules.session_values(obj, old, self.projects[project_old], self.ctx)
+            values = convert.session_values(obj, old, self.projects[project_old], self.ctx)
             if (record := self._keep("session", old, rel, SessionRecord, values)) is None:
                 return
             self.dropped.update(f"session {name}" for name in DROPPED_SESSION_FIELDS if obj.get(name))
             timeline = obj.get("timeline") if isinstance(obj.get("timeline"), list) else []
-            parent, task_ids = rules.string(obj, "parentSessionId"), rules.session_task_ids(obj)
-            self.sessions[old] = _Session(old, record, parent, task_ids, rules.string(obj, "status"), timeline)
+            parent, task_ids = convert.string(obj, "parentSessionId"), convert.session_task_ids(obj)
+            self.sessions[old] = convert.PendingSession(
+                old, record, parent, task_ids, convert.string(obj, "status"), timeline
+            )
 
     # -- relations -----------------------------------------------------------------------------------------------
 
@@ -300,7 +279,7 @@ class _Converter:
             if task.parent_old and (parent is None or parent.record.project_id != task.record.project_id):
                 self.notes.warn(f"task {task.old}: parent {task.parent_old} was not imported; it becomes a root task")
                 task.parent_old = None
-        siblings: dict[tuple[str, str | None], list[_Task]] = defaultdict(list)
+        siblings: dict[tuple[str, str | None], list[convert.PendingTask]] = defaultdict(list)
         for task in self.tasks.values():
             siblings[(task.record.project_id, task.parent_old)].append(task)
         orderings = {p.id: self._ordering(old) for old, p in self.projects.items()}
@@ -332,7 +311,7 @@ class _Converter:
                 target = self.tasks.get(target_old)
                 if target is None or target is task or target.record.project_id != task.record.project_id:
                     self.notes.warn(f"task {task.old}: dependency on {target_old} dropped (no such task here)")
-                elif rules.reaches(edges, target.old, task.old):
+                elif convert.reaches(edges, target.old, task.old):
                     self.notes.warn(f"task {task.old}: dependency on {target_old} dropped (it would close a cycle)")
                 elif target.old not in edges[task.old]:
                     edges[task.old].add(target.old)
@@ -378,15 +357,15 @@ class _Converter:
         timeline.sort(key=lambda e: e.created_at)  # stable: row order follows time across sessions
         return links, timeline
 
-    def _timeline(self, session: _Session) -> list[TimelineRecord]:
+    def _timeline(self, session: convert.PendingSession) -> list[TimelineRecord]:
         entries = []
         for i, entry in enumerate(session.timeline):
             where = f"session {session.old} timeline entry {i}"
             if not isinstance(entry, dict):
                 self.notes.warn(f"{where} is not an object; skipped")
                 continue
-            kind, message, created = rules.timeline_values(entry, where, self.ctx)
-            task = self.tasks.get(rules.string(entry, "taskId") or "")
+            kind, message, created = convert.timeline_values(entry, where, self.ctx)
+            task = self.tasks.get(convert.string(entry, "taskId") or "")
             on_task = task is not None and task.record.project_id == session.record.project_id
             entries.append(
                 TimelineRecord(
