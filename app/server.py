@@ -57,6 +57,8 @@ def run_server(settings: Settings, *, open_browser: bool, port_explicit: bool) -
             server_header=False,
             ws_per_message_deflate=False,
             ws_max_size=settings.max_body_bytes,
+            ws_ping_interval=20.0,  # dead-peer detection for every WebSocket (event stream, terminals)
+            ws_ping_timeout=20.0,
             timeout_graceful_shutdown=5,
         )
     )
