@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.models.events import EventRecord
 from app.services import events as event_log
@@ -23,6 +24,7 @@ from app.services import events as event_log
 log = logging.getLogger("maestro.events")
 
 REPLAY_PAGE = 500
+_END: Any = object()  # put in subscriber queues when the hub stops
 SAFETY_POLL_S = 2.0  # catches a lost wake-up (e.g. Redis restarted); the log is authoritative
 
 
@@ -85,7 +87,12 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="maestro-event-hub")
 
     async def stop(self) -> None:
-        """Stop the reader task."""
+        """Stop the reader task and end every subscription (their iterators finish)."""
+        for subscriber in self._subscribers:
+            try:
+                subscriber.queue.put_nowait(_END)
+            except asyncio.QueueFull:
+                subscriber.overflowed = True  # it drains, then ends with SlowConsumer: resume elsewhere
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,6 +172,8 @@ class EventHub:
                 except TimeoutError:
                     yield Heartbeat(last_seq=last)
                     continue
+                if event is _END:
+                    return
                 if event.seq <= last:
                     continue  # already sent by the replay
                 last = event.seq

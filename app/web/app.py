@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,7 @@ from app.web.security import AccessPolicy
 log = logging.getLogger("maestro")
 
 API_PREFIX = "/api/v1"
+SHUTDOWN_STEP_S = 8.0
 
 
 @dataclass
@@ -108,18 +111,39 @@ class MaestroApp:
         self.state.db = await open_database(self.settings)
         self.state._writer = Writer(self.state.db.engine, publisher(self.state.hub, self.channels))
         await self.state._writer.start()
+        live = run_live(self.state.hub, self.channels, self.state._writer, self.settings)
+        pages = self._nicegui.router.lifespan_context(self._nicegui)
         try:
-            async with (
-                run_live(self.state.hub, self.channels, self.state._writer, self.settings),
-                self._nicegui.router.lifespan_context(self._nicegui),
-            ):
-                log.info("Maestro ready (%s database)", self.state.db.backend)
-                yield
+            await live.__aenter__()
+            try:
+                await pages.__aenter__()
+                try:
+                    log.info("Maestro ready (%s database)", self.state.db.backend)
+                    yield
+                finally:
+                    await _bounded("UI shutdown", pages.__aexit__(None, None, None))
+            finally:
+                await _bounded("live events shutdown", live.__aexit__(None, None, None))
         finally:
-            await self.state._writer.stop()
+            # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.
+            await _bounded("writer drain", self.state._writer.stop())
             self.state._writer = None
-            await close_database(self.state.db)
+            await _bounded("database close", close_database(self.state.db))
             self.state.db = None
+
+
+async def _bounded(step: str, awaitable: Any, seconds: float = SHUTDOWN_STEP_S) -> None:
+    """Await a shutdown step for at most `seconds`; say which step was stuck instead of hanging."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        log.warning("%s did not finish within %.0f s; continuing", step, seconds)
+    except Exception:
+        log.exception("%s failed", step)
+    else:
+        if time.monotonic() - started > 1:
+            log.warning("%s took %.1f s", step, time.monotonic() - started)
 
 
 class _LifespanAfterPlugins(InitPlugin):

@@ -53,9 +53,14 @@ async def home(request: Request) -> None:
 
 async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
     """Show the newest events and keep following them live, in-process, until the page goes away."""
-    start = max(0, await events.last_seq() - RECENT)
+    client = ui.context.client
 
     async def follow() -> None:
+        try:
+            await client.connected(timeout=15)
+        except TimeoutError:
+            return  # the page was fetched but no browser attached to it: nothing to keep live
+        start = max(0, await events.last_seq() - RECENT)
         async for item in hub.subscribe(start, Filter()):
             if not isinstance(item, EventRecord):
                 continue
@@ -67,4 +72,4 @@ async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
                 feed.remove(feed.default_slot.children[-1])
 
     task = asyncio.create_task(follow())
-    ui.context.client.on_delete(task.cancel)
+    client.on_delete(task.cancel)
