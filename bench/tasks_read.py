@@ -43,6 +43,12 @@ def main() -> None:
             "list parent_id=root limit=100": lambda: api.get(
                 "/api/v1/tasks", params={"project_id": project_id, "parent_id": "root", "limit": 100}
             ),
+            "list across projects, status=blocked": lambda: api.get(
+                "/api/v1/tasks", params={"status": "blocked", "limit": 100}
+            ),
+            "list sort=title limit=100": lambda: api.get(
+                "/api/v1/tasks", params={"project_id": project_id, "sort": "title", "limit": 100}
+            ),
             "get one task": lambda: api.get(f"/api/v1/tasks/{rng.choice(task_ids)}"),
         }
         for name, call in cases.items():
