@@ -1,0 +1,373 @@
+"""The pty host: one program in a real terminal, drained into a scrollback ring, fanned out to viewers.
+
+POSIX backend on ptyprocess; nothing of ptyprocess leaks into the public interface, so a pywinpty backend can
+provide the same ``Terminal``/``Viewer`` later.
+
+- Output: the master fd is non-blocking and read with ``loop.add_reader``; one callback reads everything already
+  readable (bounded by ``READ_BATCH``) and hands it on as one chunk, to the scrollback ring, the recording and every
+  attached viewer. The pty is drained whether or not anyone watches.
+- Flow control: while any viewer has more than ``PAUSE_ABOVE`` unacknowledged bytes the reader is removed (the
+  kernel buffer fills and the child blocks); it resumes once every viewer is below ``RESUME_BELOW``. A viewer's
+  pending buffer therefore never exceeds ``PAUSE_ABOVE + READ_BATCH`` plus the scrollback snapshot.
+- Exit: detected with a pidfd (Linux) or a waiter thread, reaped with ``waitpid``; ``exit_code`` is the exit status,
+  or the negative signal number when a signal killed the child (``os.waitstatus_to_exitcode``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ptyprocess import PtyProcess
+
+from app.services.terminals.process import kill_group, reset_signals, session_members
+from app.services.terminals.recording import AsciicastRecorder
+from app.services.terminals.ring import ScrollbackRing
+from app.services.terminals.viewer import Viewer
+
+log = logging.getLogger(__name__)
+
+TERM = "xterm-256color"
+READ_SIZE = 65536
+READ_BATCH = 256 * 1024
+PAUSE_ABOVE = 1024 * 1024
+RESUME_BELOW = 256 * 1024
+FINAL_DRAIN = 1024 * 1024
+MAX_COLS, MAX_ROWS = 1000, 500
+INTERRUPT_CHARS = (0x03, 0x1C)  # Ctrl-C, Ctrl-\ : like the tty, they flush queued input and go first
+
+
+class ProgramNotFoundError(FileNotFoundError):
+    """The program to run does not exist or is not executable; raised before anything starts."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__(errno.ENOENT, f"program not found or not executable: {program}", program)
+        self.program = program
+
+
+def _clamp(cols: int, rows: int) -> tuple[int, int]:
+    return max(1, min(MAX_COLS, int(cols))), max(1, min(MAX_ROWS, int(rows)))
+
+
+class Terminal:
+    """A program running in a pty in its own session and process group. Create with ``Terminal.spawn``."""
+
+    def __init__(
+        self,
+        proc: PtyProcess,
+        *,
+        cols: int,
+        rows: int,
+        scrollback_bytes: int,
+        recorder: AsciicastRecorder | None,
+        on_exit: Callable[[int], None] | None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._proc = proc
+        self.pid: int = proc.pid
+        self.cols, self.rows = cols, rows
+        self.exit_code: int | None = None
+        self.output_bytes = 0  # total bytes read from the pty so far
+        self.finished = False
+        self._fd: int = proc.fd
+        self._ring = ScrollbackRing(scrollback_bytes)
+        self._recorder = recorder
+        self._on_exit = on_exit
+        self._viewers: list[Viewer] = []
+        self._reading = False
+        self._eof = False
+        self._status: int | None = None
+        self._out = bytearray()
+        self._writing = False
+        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._pidfd: int | None = None
+        os.set_blocking(self._fd, False)
+        self._start_reading()
+        self._watch_exit()
+
+    # ----------------------------------------------------------------------------------------------- spawn
+    @classmethod
+    def spawn(
+        cls,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: dict[str, str],
+        cols: int,
+        rows: int,
+        scrollback_bytes: int = 2 * 1024 * 1024,
+        recording_path: Path | None = None,
+        recording_max_bytes: int = 50 * 1024 * 1024,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> Terminal:
+        """Start ``argv`` (a list, never a shell string) in a new pty. Must be called on the event loop's thread.
+
+        Raises ProgramNotFoundError when ``argv[0]`` cannot be found on the PATH of ``env`` and
+        NotADirectoryError when ``cwd`` is not a directory, before anything is started.
+        """
+        if not argv or not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ValueError("argv must be a non-empty list of strings")
+        child_env = {**env, "TERM": TERM}
+        program = shutil.which(argv[0], path=child_env.get("PATH", os.defpath))
+        if program is None:
+            raise ProgramNotFoundError(argv[0])
+        if not os.path.isdir(cwd):
+            raise NotADirectoryError(errno.ENOTDIR, f"working directory does not exist: {cwd}", cwd)
+        cols, rows = _clamp(cols, rows)
+        proc = PtyProcess.spawn(
+            [program, *argv[1:]], cwd=cwd, env=child_env, dimensions=(rows, cols), preexec_fn=reset_signals
+        )
+        recorder = None
+        try:
+            if recording_path is not None:
+                recorder = AsciicastRecorder(
+                    Path(recording_path), cols=cols, rows=rows, max_bytes=recording_max_bytes, term=TERM
+                )
+            return cls(
+                proc, cols=cols, rows=rows, scrollback_bytes=scrollback_bytes, recorder=recorder, on_exit=on_exit
+            )
+        except BaseException:
+            kill_group(proc.pid)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            proc.fileobj.close()
+            proc.closed = proc.terminated = True
+            raise
+
+    # ------------------------------------------------------------------------------------------ public API
+    @property
+    def alive(self) -> bool:
+        """True until the child was reaped."""
+        return self._status is None
+
+    @property
+    def paused(self) -> bool:
+        """True while flow control keeps the pty from being read."""
+        return not self._reading and not self._eof and not self.finished
+
+    @property
+    def input_pending(self) -> int:
+        """Bytes of input queued because the pty did not take them yet."""
+        return len(self._out)
+
+    def attach(self) -> Viewer:
+        """A new viewer; its first read starts with the scrollback (after a marker if older output was dropped)."""
+        viewer = Viewer(self, self._ring.snapshot())
+        if not self.finished:
+            self._viewers.append(viewer)
+            self._update_flow()
+        return viewer
+
+    def write(self, data: bytes) -> None:
+        """Send input; never blocks. What the pty does not take now is queued and flushed when it is writable."""
+        if self.finished or not data:
+            return
+        if self._out and data[0] in INTERRUPT_CHARS:
+            self._out.clear()  # the line discipline flushes pending input on INTR/QUIT too
+        self._out += data
+        self._flush_input()
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Set the window size (clamped to 1..1000 columns, 1..500 rows); the child gets SIGWINCH."""
+        cols, rows = _clamp(cols, rows)
+        if self.finished:
+            return
+        with contextlib.suppress(OSError):
+            self._proc.setwinsize(rows, cols)
+        self.cols, self.rows = cols, rows
+        if self._recorder is not None:
+            self._recorder.resize(cols, rows)
+
+    async def wait(self) -> int:
+        """The exit code, once the child exited and its output was drained."""
+        return await asyncio.shield(self._exited)
+
+    async def stop(self, grace: float = 3.0) -> int:
+        """SIGHUP to the process group (and session), SIGTERM after grace/2, SIGKILL after grace; always reaps."""
+        for sig, timeout in ((signal.SIGHUP, grace / 2), (signal.SIGTERM, grace / 2), (signal.SIGKILL, 5.0)):
+            if self.finished and not self._group_alive():
+                break
+            self._signal_all(sig)
+            await self._wait_gone(timeout)
+        return await self.wait()
+
+    # ------------------------------------------------------------------------------------------ output
+    def _start_reading(self) -> None:
+        if not self._reading and not self._eof and not self.finished:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _read_available(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while total < limit:
+            try:
+                chunk = os.read(self._fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:  # EIO: the slave side is closed
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+
+    def _on_readable(self) -> None:
+        data = self._read_available(READ_BATCH)
+        if data:
+            self._deliver(data)
+        if self._eof:
+            self._stop_reading()
+            if self._status is not None:
+                self._finish()
+        else:
+            self._update_flow()
+
+    def _deliver(self, data: bytes) -> None:
+        self.output_bytes += len(data)
+        self._ring.append(data)
+        if self._recorder is not None:
+            self._recorder.output(data)
+        for viewer in self._viewers:
+            viewer._feed(data)
+
+    def _update_flow(self) -> None:
+        if self._eof or self.finished:
+            return
+        behind = max((v.unacked for v in self._viewers), default=0)
+        if self._reading and behind > PAUSE_ABOVE:
+            self._stop_reading()
+        elif not self._reading and behind < RESUME_BELOW:
+            self._start_reading()
+
+    def _detach(self, viewer: Viewer) -> None:
+        with contextlib.suppress(ValueError):
+            self._viewers.remove(viewer)
+        self._update_flow()
+
+    # ------------------------------------------------------------------------------------------ input
+    def _flush_input(self) -> None:
+        while self._out and not self.finished:
+            try:
+                n = os.write(self._fd, self._out)
+            except BlockingIOError:
+                break
+            except OSError:
+                self._out.clear()
+                break
+            del self._out[:n]
+        if self._out and not self.finished and not self._writing:
+            self._loop.add_writer(self._fd, self._flush_input)
+            self._writing = True
+        elif not self._out and self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+
+    # ------------------------------------------------------------------------------------------ exit
+    def _watch_exit(self) -> None:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:
+                self._pidfd = pidfd_open(self.pid)
+            except OSError:
+                self._pidfd = None
+        if self._pidfd is not None:
+            self._loop.add_reader(self._pidfd, self._try_reap)
+            return
+        threading.Thread(target=self._wait_thread, name=f"pty-wait-{self.pid}", daemon=True).start()
+
+    def _wait_thread(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 0
+        with contextlib.suppress(RuntimeError):  # the loop may be closed already
+            self._loop.call_soon_threadsafe(self._on_reaped, status)
+
+    def _try_reap(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, 0
+        if pid:
+            self._on_reaped(status)
+
+    def _on_reaped(self, status: int) -> None:
+        if self._status is not None:
+            return
+        self._status = status
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        # The child is gone: take what it left in the pty (bounded, ignoring flow control), then finish.
+        if not self._eof:
+            data = self._read_available(FINAL_DRAIN)
+            if data:
+                self._deliver(data)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self._stop_reading()
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+        self.finished = True
+        self._out.clear()
+        self._proc.fileobj.close()  # closes the master fd; the kernel hangs up the slave side
+        self._proc.closed = self._proc.terminated = True  # keep ptyprocess's __del__ from sleeping or re-reaping
+        if self._recorder is not None:
+            self._recorder.close()
+        status = self._status if self._status is not None else 0
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        self._exited.set_result(self.exit_code)
+        for viewer in self._viewers:
+            viewer._wake.set()
+        self._viewers.clear()
+        if self._on_exit is not None:
+            try:
+                self._on_exit(self.exit_code)
+            except Exception:
+                log.exception("on_exit callback of terminal %s failed", self.pid)
+
+    # ------------------------------------------------------------------------------------------ signals
+    def _signal_all(self, sig: int) -> None:
+        kill_group(self.pid, sig)
+        for pid in session_members(self.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return bool(session_members(self.pid))
+        except PermissionError:
+            return True
+        return True
+
+    async def _wait_gone(self, timeout: float) -> bool:
+        deadline = self._loop.time() + timeout
+        while True:
+            if self.finished and not self._group_alive():
+                return True
+            if self._loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)

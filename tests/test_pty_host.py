@@ -1,0 +1,326 @@
+"""The pty host on real ptys: I/O, resize, exit, stop, viewers, scrollback, flow control, Ctrl-C, recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.services.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer
+from app.services.terminals.pty_host import PAUSE_ABOVE, READ_BATCH
+from app.services.terminals.ring import ScrollbackRing
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pty backend")
+
+ENV = {"PATH": os.environ.get("PATH", os.defpath), "HOME": os.environ.get("HOME", "/tmp"), "PS1": "$ ", "LANG": "C"}
+TIMEOUT = 15.0
+
+
+def spawn(argv: list[str], tmp_path: Path, **kw) -> Terminal:
+    kw.setdefault("cols", 80)
+    kw.setdefault("rows", 24)
+    return Terminal.spawn(argv, cwd=str(tmp_path), env=ENV, **kw)
+
+
+async def read_until(viewer: Viewer, pattern: bytes, timeout: float = TIMEOUT) -> bytes:
+    """Read (and ack) until ``pattern`` (a regex) shows up; returns everything read."""
+    got = bytearray()
+
+    async def loop() -> bytes:
+        while True:
+            chunk = await viewer.read()
+            if chunk is None:
+                raise AssertionError(f"terminal ended before {pattern!r}; got {bytes(got[-500:])!r}")
+            got.extend(chunk)
+            viewer.ack(len(chunk))
+            if re.search(pattern, got):
+                return bytes(got)
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def read_all(viewer: Viewer, timeout: float = TIMEOUT) -> bytes:
+    got = bytearray()
+
+    async def loop() -> bytes:
+        while (chunk := await viewer.read()) is not None:
+            got.extend(chunk)
+            viewer.ack(len(chunk))
+        return bytes(got)
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def eventually(check, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def gone(pid: int, group: bool = False) -> bool:
+    try:
+        (os.killpg if group else os.kill)(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_echo_round_trip(tmp_path: Path) -> None:
+    term = spawn(["sh"], tmp_path)
+    try:
+        viewer = term.attach()
+        term.write(b"echo __DO''NE__\n")
+        await read_until(viewer, rb"__DONE__")
+        assert term.alive and term.pid > 0
+    finally:
+        await term.stop(grace=1.0)
+    assert not term.alive
+
+
+async def test_resize_is_seen_by_stty_size(tmp_path: Path) -> None:
+    term = spawn(["sh"], tmp_path, cols=80, rows=24)
+    try:
+        viewer = term.attach()
+        term.resize(123, 45)
+        assert (term.cols, term.rows) == (123, 45)
+        term.write(b"stty size; echo __EN''D__\n")
+        out = await read_until(viewer, rb"__END__")
+        assert b"45 123" in out
+        term.resize(5000, 0)
+        assert (term.cols, term.rows) == (1000, 1)
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_exit_code_on_exit_and_viewer_end(tmp_path: Path) -> None:
+    calls: list[int] = []
+    term = spawn(["sh", "-c", "echo bye; exit 3"], tmp_path, on_exit=calls.append)
+    viewer = term.attach()
+    assert await asyncio.wait_for(term.wait(), TIMEOUT) == 3
+    assert term.exit_code == 3 and not term.alive
+    assert b"bye" in await read_all(viewer)
+    assert await viewer.read() is None
+    assert calls == [3]
+    assert await term.stop() == 3  # stopping an exited terminal just returns the code
+    assert calls == [3]
+
+
+async def test_killed_by_signal_gives_negative_code(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "kill -TERM $$"], tmp_path)
+    assert await asyncio.wait_for(term.wait(), TIMEOUT) == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("interactive", [True, False])
+async def test_stop_kills_the_whole_group(tmp_path: Path, interactive: bool) -> None:
+    if interactive:  # an interactive shell puts the job in its own process group: the session is signalled too
+        term = spawn(["sh"], tmp_path)
+        viewer = term.attach()
+        term.write(b"sleep 1000 & echo PID=$! __MA''RK__\n")
+    else:
+        term = spawn(["sh", "-c", "sleep 1000 & echo PID=$! __MA''RK__; wait"], tmp_path)
+        viewer = term.attach()
+    out = await read_until(viewer, rb"PID=\d+ __MARK__")
+    sleep_pid = int(re.search(rb"PID=(\d+) __MARK__", out).group(1))
+    assert not gone(sleep_pid)
+    pgid = term.pid
+    code = await asyncio.wait_for(term.stop(grace=1.0), TIMEOUT)
+    assert code == term.exit_code and not term.alive
+    await eventually(lambda: gone(pgid, group=True) and gone(sleep_pid), timeout=10)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+async def test_stop_escalates_when_hup_and_term_are_ignored(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "trap '' HUP TERM; echo __RE''ADY__; while :; do sleep 0.05; done"], tmp_path)
+    await read_until(term.attach(), rb"__READY__")
+    started = time.monotonic()
+    assert await asyncio.wait_for(term.stop(grace=0.4), TIMEOUT) == -signal.SIGKILL
+    assert time.monotonic() - started < 8
+    await eventually(lambda: gone(term.pid, group=True), timeout=10)
+
+
+async def test_two_viewers_both_see_output(tmp_path: Path) -> None:
+    term = spawn(["sh"], tmp_path)
+    try:
+        first, second = term.attach(), term.attach()
+        term.write(b"echo __BO''TH__\n")
+        await read_until(first, rb"__BOTH__")
+        await read_until(second, rb"__BOTH__")
+        second.detach()
+        assert await second.read() is None
+        term.write(b"echo __AG''AIN__\n")
+        await read_until(first, rb"__AGAIN__")
+        assert term.alive  # detaching never kills
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_late_viewer_gets_scrollback(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "echo __EAR''LY__; read x; echo __LA''TE__"], tmp_path)
+    try:
+        await eventually(lambda: b"__EARLY__" in term._ring.snapshot())
+        viewer = term.attach()
+        first = await viewer.read()
+        assert first is not None and b"__EARLY__" in first and not first.startswith(DROPPED_MARKER)
+        term.write(b"\n")
+        await read_until(viewer, rb"__LATE__")
+        assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_scrollback_overflow_shows_marker_and_stays_bounded(tmp_path: Path) -> None:
+    cap = 4096
+    term = spawn(["sh", "-c", "seq 1 20000; echo __DO''NE__"], tmp_path, scrollback_bytes=cap)
+    assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
+    data = await read_all(term.attach())
+    assert data.startswith(DROPPED_MARKER)
+    assert len(data) - len(DROPPED_MARKER) <= cap
+    assert b"__DONE__" in data and b"\n1\r\n" not in data
+
+
+def test_ring_unit() -> None:
+    ring = ScrollbackRing(10)
+    ring.append(b"abc")
+    assert ring.snapshot() == b"abc" and not ring.dropped
+    ring.append(b"defghijk")
+    assert len(ring) == 10 and ring.dropped and ring.snapshot().endswith(b"bcdefghijk")
+    ring2 = ScrollbackRing(4)
+    ring2.append(b"abcd")
+    assert not ring2.dropped
+    ring2.append(b"0123456789")
+    assert ring2.snapshot() == DROPPED_MARKER + b"6789"
+
+
+async def test_flood_without_viewer_is_drained(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "head -c 20000000 /dev/zero | base64"], tmp_path, scrollback_bytes=65536)
+    assert await asyncio.wait_for(term.wait(), 60) == 0
+    assert term.output_bytes > 26_000_000
+    assert len(term._ring) <= 65536
+
+
+async def test_stalled_viewer_pauses_child_and_others_stay_responsive(tmp_path: Path) -> None:
+    flood = spawn(["yes"], tmp_path)
+    other = spawn(["sh"], tmp_path)
+    try:
+        stalled = flood.attach()  # never acks
+        await eventually(lambda: flood.paused)
+        await asyncio.sleep(0.3)
+        paused_at = flood.output_bytes
+        await asyncio.sleep(0.5)
+        assert flood.output_bytes == paused_at and flood.paused  # the child is blocked on a full pty
+        assert stalled.unacked <= PAUSE_ABOVE + READ_BATCH  # bounded memory
+
+        viewer = other.attach()
+        started = time.monotonic()
+        other.write(b"echo __FA''ST__\n")
+        await read_until(viewer, rb"__FAST__", timeout=5)
+        assert time.monotonic() - started < 1.0
+
+        chunk = await stalled.read()
+        assert chunk is not None and len(chunk) == stalled.unacked
+        stalled.ack(len(chunk))
+        await eventually(lambda: flood.output_bytes > paused_at)
+    finally:
+        await flood.stop(grace=1.0)
+        await other.stop(grace=1.0)
+
+
+async def test_detaching_the_stalled_viewer_resumes(tmp_path: Path) -> None:
+    term = spawn(["yes"], tmp_path)
+    try:
+        viewer = term.attach()
+        await eventually(lambda: term.paused)
+        before = term.output_bytes
+        viewer.detach()
+        await eventually(lambda: term.output_bytes > before + PAUSE_ABOVE)
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_ctrl_c_under_flood_even_when_server_ignores_sigint(tmp_path: Path) -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a server started with `cmd &`
+    try:
+        term = spawn(["sh"], tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        viewer = term.attach()
+        term.write(b"yes\n")
+        tail = bytearray()
+
+        async def pump() -> None:
+            while (chunk := await viewer.read()) is not None:
+                tail.extend(chunk)
+                del tail[:-65536]
+                viewer.ack(len(chunk))
+
+        reader = asyncio.create_task(pump())
+        await eventually(lambda: term.output_bytes > 2_000_000)
+        term.write(b"\x03")
+        term.write(b"echo __INTER''RUPTED__\n")
+        await eventually(lambda: b"__INTERRUPTED__" in tail, timeout=10)
+        reader.cancel()
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_large_paste_does_not_block(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "cat > /dev/null"], tmp_path)
+    try:
+        paste = (b"x" * 1023 + b"\n") * 1024
+        started = time.monotonic()
+        term.write(paste)
+        assert time.monotonic() - started < 0.2
+        await eventually(lambda: term.input_pending == 0, timeout=30)
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_recording_is_asciicast_v2(tmp_path: Path) -> None:
+    cast = tmp_path / "rec" / "session.cast"
+    term = spawn(["sh"], tmp_path, cols=80, rows=24, recording_path=cast)
+    viewer = term.attach()
+    term.write(b"printf 'h\\303\\251llo\\n'\n")
+    await read_until(viewer, "héllo".encode())
+    term.resize(90, 30)
+    term.write(b"echo __DO''NE__; exit\n")
+    assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
+    lines = cast.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    assert header["version"] == 2 and header["width"] == 80 and header["height"] == 24
+    assert header["env"]["TERM"] == "xterm-256color" and isinstance(header["timestamp"], int)
+    events = [json.loads(line) for line in lines[1:]]
+    for event in events:
+        assert isinstance(event, list) and len(event) == 3
+        assert isinstance(event[0], float | int) and event[1] in ("o", "r") and isinstance(event[2], str)
+    assert [e[0] for e in events] == sorted(e[0] for e in events)
+    assert ["r", "90x30"] in [e[1:] for e in events]
+    text = "".join(e[2] for e in events if e[1] == "o")
+    assert "héllo" in text and "__DONE__" in text
+
+
+async def test_recording_stops_at_the_cap(tmp_path: Path) -> None:
+    cast = tmp_path / "capped.cast"
+    term = spawn(["sh", "-c", "seq 1 5000"], tmp_path, recording_path=cast, recording_max_bytes=2000)
+    assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
+    lines = cast.read_text(encoding="utf-8").splitlines()
+    last = json.loads(lines[-1])
+    assert last[1] == "o" and "size limit" in last[2]
+    assert cast.stat().st_size <= 2000 + len(lines[-1]) + 1
+
+
+def test_missing_program_raises_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ProgramNotFoundError, match="no-such-program-xyz") as info:
+        Terminal.spawn(["no-such-program-xyz", "--flag"], cwd=str(tmp_path), env=ENV, cols=80, rows=24)
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(NotADirectoryError):
+        Terminal.spawn(["sh"], cwd=str(tmp_path / "missing"), env=ENV, cols=80, rows=24)
