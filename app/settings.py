@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_retention_days: float | None = None  # None keeps every event
     event_queue_limit: int = 2048  # per live subscriber; overflow closes it with code 4008
     event_heartbeat_s: float = 15.0
+    shell: str = "/bin/sh"  # the `shell` profile's program: the user's $SHELL
 
     @property
     def database_path(self) -> Path:
@@ -68,6 +69,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["event_queue_limit"] = int(env["MAESTRO_EVENT_QUEUE_LIMIT"])
     if env.get("MAESTRO_EVENT_HEARTBEAT_S"):
         values["event_heartbeat_s"] = float(env["MAESTRO_EVENT_HEARTBEAT_S"])
+    if env.get("SHELL"):
+        values["shell"] = env["SHELL"]
     if env.get("MAESTRO_ALLOWED_HOSTS"):
         values["allowed_hosts"] = tuple(h.strip() for h in env["MAESTRO_ALLOWED_HOSTS"].split(",") if h.strip())
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -80,6 +80,8 @@ class Session(Table, tablename="sessions"):
     last_activity_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    host = Varchar(length=255, default="")  # which server instance runs its process ("" = none)
+    pid = Integer(null=True, default=None)
 
 
 class TaskSession(Table, tablename="task_sessions"):

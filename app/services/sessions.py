@@ -13,6 +13,7 @@ from app.db.tables import Task as TaskRow
 from app.db.tables import TaskSession
 from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput, NotFound
+from app.home import pid_alive
 from app.ids import is_id, new_id
 from app.models.common import SESSION_STATUSES, utcnow
 from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate, TaskLink
@@ -219,6 +220,53 @@ async def unlink_task(writer: Writer, session_id: str, task_id: str, actor: str)
         _emit_link(tx, "task.unlinked", project_id, _link_model(existing))
 
     await writer.write(op, actor)
+
+
+async def set_status(
+    writer: Writer, session_id: str, status: str, actor: str, *, exit_code: int | None = None
+) -> Session:
+    """Move a session to `status` (recording the process's exit code, if any); emits session.status_changed."""
+
+    async def op(tx: Tx) -> Session:
+        current = await get_session(session_id)
+        if current.status == status and exit_code is None:
+            return current
+        now = utcnow()
+        update: dict[str, Any] = {"updated_at": now, **_status_update(current, status, now)}
+        if exit_code is not None:
+            update["exit_code"] = exit_code
+        await SessionRow.update(update).where(SessionRow.id == session_id)
+        session = msgspec.structs.replace(current, **update)
+        tx.emit(
+            "session.status_changed",
+            project_id=session.project_id,
+            entity_id=session_id,
+            data={"session": session, "from": current.status, "to": status},
+        )
+        return session
+
+    return await writer.write(op, actor)
+
+
+async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
+    """At startup: this instance's sessions recorded as live whose process is gone become lost (never "running")."""
+    live = [s for s in SESSION_STATUSES if s not in TERMINAL_STATUSES]
+    rows = await SessionRow.select(SessionRow.id, SessionRow.pid).where(
+        SessionRow.status.is_in(live) & (SessionRow.host == host)
+    )
+    gone = [r["id"] for r in rows if r["pid"] is None or not pid_alive(r["pid"])]
+    for session_id in gone:
+        await set_status(writer, session_id, "lost", "maestro")
+    return len(gone)
+
+
+async def set_process(writer: Writer, session_id: str, host: str, pid: int | None) -> None:
+    """Record which instance and pid run a session's process (no event: runtime bookkeeping)."""
+
+    async def op(tx: Tx) -> None:
+        await SessionRow.update({SessionRow.host: host, SessionRow.pid: pid}).where(SessionRow.id == session_id)
+
+    await writer.write(op, "maestro")
 
 
 def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[str, Any]:

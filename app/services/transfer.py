@@ -268,8 +268,10 @@ async def _pages(table: type[Table], page_size: int) -> AsyncIterator[list[dict[
 
 
 def _record(row: dict[str, Any], record_type: type[msgspec.Struct], local_id: bool) -> msgspec.Struct:
+    # Only the record's own fields: runtime columns (which instance and pid run a session) stay behind.
+    fields = set(record_type.__struct_fields__)
     values = {_TO_DOC.get(k, k): v for k, v in row.items() if not (local_id and k == "id")}
-    return record_type(**values)
+    return record_type(**{k: v for k, v in values.items() if k in fields})
 
 
 def _row(table: type[Table], record: msgspec.Struct) -> Table:

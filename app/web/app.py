@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from app.db.writer import Writer
 from app.home import ensure_home, load_or_create_token
 from app.resources import static_dir
 from app.services.event_stream import EventHub
+from app.services.sessions import mark_live_sessions_lost
+from app.services.terminal_sessions import TerminalRegistry
 from app.settings import Settings
 from app.web.deps import provide_actor, provide_writer
 from app.web.errors import EXCEPTION_HANDLERS
@@ -30,7 +34,18 @@ from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
 from app.web.live import channels_plugin, publisher, run_live
 from app.web.openapi import openapi_config
-from app.web.routes import events, login_links, projects, sessions, skills, system, tasks, timeline, transfer
+from app.web.routes import (
+    events,
+    login_links,
+    projects,
+    session_terminals,
+    sessions,
+    skills,
+    system,
+    tasks,
+    timeline,
+    transfer,
+)
 from app.web.security import AccessPolicy
 
 log = logging.getLogger("maestro")
@@ -48,12 +63,19 @@ class AppState:
     hub: EventHub
     db: Database | None = None
     _writer: Writer | None = None
+    _terminals: TerminalRegistry | None = None
 
     def database(self) -> Database:
         """The open database (only valid while the app runs)."""
         if self.db is None:
             raise RuntimeError("database used before the app started")
         return self.db
+
+    def terminals(self) -> TerminalRegistry:
+        """The sessions running on this instance (only valid while the app runs)."""
+        if self._terminals is None:
+            raise RuntimeError("terminals used before the app started")
+        return self._terminals
 
     def writer(self) -> Writer:
         """The single write path (only valid while the app runs)."""
@@ -84,7 +106,18 @@ class MaestroApp:
         await self._asgi(scope, receive, send)
 
     def _build_api(self) -> Litestar:
-        modules = (system, login_links, projects, tasks, sessions, timeline, skills, events, transfer)
+        modules = (
+            system,
+            login_links,
+            projects,
+            tasks,
+            sessions,
+            session_terminals,
+            timeline,
+            skills,
+            events,
+            transfer,
+        )
         v1 = Router(path=API_PREFIX, route_handlers=[h for m in modules for h in m.ROUTES])
         return Litestar(
             route_handlers=[
@@ -111,6 +144,17 @@ class MaestroApp:
         self.state.db = await open_database(self.settings)
         self.state._writer = Writer(self.state.db.engine, publisher(self.state.hub, self.channels))
         await self.state._writer.start()
+        self.state._terminals = TerminalRegistry(
+            writer=self.state._writer,
+            home=self.settings.home,
+            host=f"{socket.gethostname()}:{self.settings.home}",
+            base_env={k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")},
+            api_url=f"http://127.0.0.1:{self.settings.port}",
+            shell=self.settings.shell,
+        )
+        lost = await mark_live_sessions_lost(self.state._writer, self.state._terminals.host)
+        if lost:
+            log.info("%d session(s) whose process is gone marked lost", lost)
         live = run_live(self.state.hub, self.channels, self.state._writer, self.settings)
         pages = self._nicegui.router.lifespan_context(self._nicegui)
         try:
@@ -126,6 +170,7 @@ class MaestroApp:
                 await _bounded("live events shutdown", live.__aexit__(None, None, None))
         finally:
             # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.
+            await _bounded("stopping sessions", self.state._terminals.stop_all())
             await _bounded("writer drain", self.state._writer.stop())
             self.state._writer = None
             await _bounded("database close", close_database(self.state.db))

@@ -1,0 +1,179 @@
+"""Sessions in real terminals on a real server: spawn, attach, type, resize, exit, stop, reattach, lost on restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from app.home import pid_alive
+from tests.helpers import LiveServer, live_server, maestro_env, start_server
+
+
+class Term:
+    """A test viewer: sends keys, acks output, collects what the terminal printed."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.out = b""
+        self.control: list[dict] = []
+
+    async def until(self, marker: bytes, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while marker not in self.out:
+            message = await asyncio.wait_for(self.ws.recv(), max(0.1, deadline - time.monotonic()))
+            if isinstance(message, bytes):
+                self.out += message
+                await self.ws.send(json.dumps({"type": "ack", "bytes": len(message)}))
+            else:
+                self.control.append(json.loads(message))
+        return self.out.decode(errors="replace")
+
+    async def exit_message(self, timeout: float = 10) -> dict:
+        while not self.control:
+            message = await asyncio.wait_for(self.ws.recv(), timeout)
+            if isinstance(message, str):
+                self.control.append(json.loads(message))
+        return self.control[-1]
+
+
+def first_number_line(text: str) -> int:
+    """The first output line that is only a number (what `echo $$` printed)."""
+    match = re.search(r"^(?:[#$] )?(\d+)\r?$", text, re.M)  # the prompt may precede it
+    assert match, text
+    return int(match.group(1))
+
+
+def attach(server: LiveServer, session_id: str):
+    return websockets.connect(
+        f"ws://127.0.0.1:{server.port}/api/v1/sessions/{session_id}/terminal",
+        additional_headers={"Authorization": f"Bearer {server.token}"},
+    )
+
+
+def spawn(server: LiveServer, tmp_path: Path, **extra) -> dict:
+    with server.client() as api:
+        project = api.post(
+            "/api/v1/projects", json={"name": f"p{time.monotonic_ns()}", "working_dir": str(tmp_path)}
+        ).json()
+        response = api.post("/api/v1/sessions", json={"project_id": project["id"], **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_shell_round_trip_resize_and_exit_code(tmp_path: Path):
+    with live_server(tmp_path / "home", env=maestro_env(tmp_path / "home", SHELL="/bin/sh")) as server:
+        session = spawn(server, tmp_path, cols=100, rows=30)
+        assert session["status"] == "running" and session["profile"] == "shell"
+        assert session["cwd"] == str(tmp_path) and session["started_at"]
+
+        async def scenario() -> None:
+            async with attach(server, session["id"]) as ws:
+                term = Term(ws)
+                await ws.send(b"stty size; pwd; echo __DO''NE1__\n")
+                text = await term.until(b"__DONE1__")
+                assert "30 100" in text and str(tmp_path) in text
+                await ws.send(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
+                await ws.send(b"stty size; echo __DO''NE2__\n")
+                assert "40 120" in await term.until(b"__DONE2__")
+                await ws.send(b"echo $MAESTRO_SESSION_ID; echo __DO''NE3__\n")
+                assert session["id"] in await term.until(b"__DONE3__")
+                await ws.send(b"exit 3\n")
+                assert await term.exit_message() == {"type": "exit", "exit_code": 3}
+
+        asyncio.run(scenario())
+        with server.client() as api:
+            ended = api.get(f"/api/v1/sessions/{session['id']}").json()
+            events = [e["type"] for e in api.get("/api/v1/events").json()["items"]]
+        assert ended["status"] == "failed" and ended["exit_code"] == 3 and ended["ended_at"]
+        assert events.count("session.status_changed") == 2  # spawning -> running -> failed
+        recording = (server.home / "sessions" / session["id"] / "recording.cast").read_text().splitlines()
+        assert json.loads(recording[0])["version"] == 2
+        assert any(json.loads(line)[1] == "r" for line in recording[1:])
+
+
+def test_two_viewers_reattach_scrollback_and_stop(tmp_path: Path):
+    with live_server(tmp_path / "home", env=maestro_env(tmp_path / "home", SHELL="/bin/sh")) as server:
+        session = spawn(server, tmp_path)
+
+        async def scenario() -> int:
+            async with attach(server, session["id"]) as one, attach(server, session["id"]) as two:
+                a, b = Term(one), Term(two)
+                await one.send(b"echo $$; sleep 1000 & echo __DO''NE__\n")
+                text = await a.until(b"__DONE__")
+                await b.until(b"__DONE__")  # both viewers see the same output
+            shell_pid = first_number_line(text)
+            assert pid_alive(shell_pid)  # closing every tab detached; nothing was killed
+            async with attach(server, session["id"]) as again:
+                assert "__DONE__" in await Term(again).until(b"__DONE__")  # the scrollback is replayed
+            return shell_pid
+
+        shell_pid = asyncio.run(scenario())
+        with server.client() as api:
+            stopped = api.post(f"/api/v1/sessions/{session['id']}/stop").json()
+            assert stopped["status"] == "stopped" and stopped["ended_at"]
+            assert api.post(f"/api/v1/sessions/{session['id']}/stop").status_code == 404
+        assert not pid_alive(shell_pid)
+        try:
+            os.killpg(shell_pid, 0)
+            raise AssertionError("the session's process group survived the stop")
+        except ProcessLookupError:
+            pass
+
+
+def test_unknown_session_terminal_creates_nothing(tmp_path: Path):
+    with live_server(tmp_path / "home") as server:
+
+        async def scenario() -> None:
+            for sid in ("ses_0000000000000000000000", "not-an-id"):
+                async with attach(server, sid) as ws:
+                    try:
+                        await asyncio.wait_for(ws.recv(), 5)
+                        raise AssertionError("expected a close")
+                    except ConnectionClosed as exc:
+                        assert exc.rcvd is not None and exc.rcvd.code == 4404
+
+        asyncio.run(scenario())
+        with server.client() as api:
+            assert api.get("/api/v1/sessions").json() == []
+
+
+def test_missing_program_is_a_clear_400(tmp_path: Path):
+    home = tmp_path / "home"
+    with live_server(home, env=maestro_env(home, SHELL="/no/such/shell")) as server, server.client() as api:
+        project = api.post("/api/v1/projects", json={"name": "p", "working_dir": str(tmp_path)}).json()
+        response = api.post("/api/v1/sessions", json={"project_id": project["id"]})
+        assert response.status_code == 400
+        assert "/no/such/shell" in response.json()["detail"]
+        assert [s["status"] for s in api.get("/api/v1/sessions").json()] == ["failed"]
+
+
+def test_sessions_of_a_killed_server_are_lost_after_restart(tmp_path: Path):
+    home = tmp_path / "home"
+    env = maestro_env(home, SHELL="/bin/sh")
+    server = start_server(home, env=env)
+    session = spawn(server, tmp_path)
+
+    async def shell_pid() -> int:
+        async with attach(server, session["id"]) as ws:
+            await ws.send(b"echo $$; echo __DO''NE__\n")
+            text = await Term(ws).until(b"__DONE__")
+        return first_number_line(text)
+
+    pid = asyncio.run(shell_pid())
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    with live_server(home, env=env) as again, again.client() as api:
+        record = api.get(f"/api/v1/sessions/{session['id']}").json()
+        assert record["status"] == "lost"  # never shown as running
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:  # the pty hung up: the shell exits on SIGHUP
+        time.sleep(0.1)
+    assert not pid_alive(pid)
