@@ -20,7 +20,9 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLA
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
 LongText = Annotated[str, msgspec.Meta(max_length=65536, pattern=NO_NUL)]
 Path = Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=NO_NUL)]
-SkillName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SKILL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+SKILL_NAME_MAX = 100
+SkillName = Annotated[str, msgspec.Meta(min_length=1, max_length=SKILL_NAME_MAX, pattern=SKILL_NAME_PATTERN)]
 SkillList = Annotated[list[SkillName], msgspec.Meta(max_length=50)]
 Message = Annotated[str, msgspec.Meta(min_length=1, max_length=65536, pattern=NOT_BLANK)]
 

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from app.models.common import SkillName
 from app.models.transfer import SessionRecord, SkippedItem, TaskRecord
 from app.services.legacy_rules import (
     DEFAULT_PRIORITY,
@@ -32,6 +31,7 @@ from app.services.legacy_rules import (
     parse_date,
     parse_timestamp,
 )
+from app.services.skills import is_skill_name
 
 T = TypeVar("T")
 
@@ -111,15 +111,6 @@ def first_timestamp(*values: Any) -> dt.datetime | None:
 def text_list(value: Any) -> list[str]:
     """A list of the strings in `value` (a missing or malformed array is empty, as the original's loader did)."""
     return [v for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
-
-
-def is_skill_name(name: str) -> bool:
-    """True if `name` is a valid skill name for us (the original could store "" and other oddities)."""
-    try:
-        msgspec.convert(name, SkillName)
-    except msgspec.ValidationError:
-        return False
-    return True
 
 
 def break_parent_loops(items: dict[str, Any], kind: str, notes: Notes) -> None:

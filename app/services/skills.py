@@ -17,13 +17,13 @@ from typing import Any
 import yaml
 
 from app.errors import InvalidInput, NotFound
+from app.models.common import SKILL_NAME_MAX, SKILL_NAME_PATTERN
 from app.models.skills import Skill, SkillListing, SkillWarning
 from app.services.projects import get_project
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 256 * 1024
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-NAME_MAX = 100
+NAME_RE = re.compile(SKILL_NAME_PATTERN)
 # Lowest precedence first: a later folder's skill replaces an earlier one of the same name.
 PROJECT_FOLDERS = (".claude/skills", ".maestro/skills")
 
@@ -36,7 +36,7 @@ class _Found:
 
 def is_skill_name(name: str) -> bool:
     """True if `name` is a valid skill name (the SkillName pattern, at most 100 characters)."""
-    return 0 < len(name) <= NAME_MAX and NAME_RE.match(name) is not None
+    return 0 < len(name) <= SKILL_NAME_MAX and NAME_RE.match(name) is not None
 
 
 def discover(home: Path, working_dir: str | Path | None = None) -> SkillListing:

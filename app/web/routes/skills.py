@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.params import PathParameter, QueryParameter
 
 from app.ids import id_pattern
+from app.models.common import SKILL_NAME_MAX, SKILL_NAME_PATTERN
 from app.models.skills import Skill, SkillListing
 from app.services import skills
 
@@ -19,7 +20,7 @@ ProjectQuery = Annotated[
 ]
 SkillNamePath = Annotated[
     str,
-    PathParameter(min_length=1, max_length=100, pattern=skills.NAME_RE.pattern, description="A skill name"),
+    PathParameter(min_length=1, max_length=SKILL_NAME_MAX, pattern=SKILL_NAME_PATTERN, description="A skill name"),
 ]
 
 
