@@ -9,7 +9,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.models.common import utcnow
 from app.models.tasks import Task
 from app.services.base import is_unique_violation
-from app.services.task_queries import get_row, hydrate
+from app.services.task_queries import get_row, hydrate, task_project
 
 # Is {1} reachable from {0} by following depends_on edges? UNION (not UNION ALL) keeps the walk finite.
 _REACHES_SQL = (
@@ -27,10 +27,10 @@ async def add_dependency(writer: Writer, task_id: str, depends_on: str, actor: s
         row = await get_row(task_id)
         if depends_on == task_id:
             raise Conflict("a task cannot depend on itself", {"task_id": task_id})
-        other = await TaskRow.select(TaskRow.project).where(TaskRow.id == depends_on).first()
-        if other is None:
+        other_project = await task_project(depends_on)
+        if other_project is None:
             raise InvalidInput(f"task {depends_on} not found", {"depends_on": depends_on})
-        if other["project"] != row["project"]:
+        if other_project != row["project"]:
             raise InvalidInput(
                 f"task {depends_on} belongs to another project", {"task_id": task_id, "depends_on": depends_on}
             )

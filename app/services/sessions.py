@@ -18,6 +18,7 @@ from app.ids import is_id, new_id
 from app.models.common import SESSION_STATUSES, utcnow
 from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate, TaskLink
 from app.services.projects import require_project
+from app.services.task_queries import task_project
 
 SPAWN_SOURCES = ("ui", "cli", "api", "session")
 LINK_STATUSES = ("working", "blocked", "completed", "failed")
@@ -61,12 +62,6 @@ async def get_session(session_id: str) -> Session:
 async def session_project(session_id: str) -> str | None:
     """The project a session belongs to, or None if there is no such session (for other services)."""
     row = await SessionRow.select(SessionRow.project).where(SessionRow.id == session_id).first()
-    return row["project"] if row else None
-
-
-async def task_project(task_id: str) -> str | None:
-    """The project a task belongs to, or None if there is no such task (for other services)."""
-    row = await TaskRow.select(TaskRow.project).where(TaskRow.id == task_id).first()
     return row["project"] if row else None
 
 

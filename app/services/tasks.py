@@ -15,7 +15,16 @@ from app.ids import new_id
 from app.models.common import utcnow
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
 from app.services.base import is_foreign_key_violation, write
-from app.services.task_queries import get_row, get_task, get_tree, hydrate, list_tasks, subtree_ids, to_model
+from app.services.task_queries import (
+    get_row,
+    get_task,
+    get_tree,
+    hydrate,
+    list_tasks,
+    subtree_ids,
+    task_project,
+    to_model,
+)
 
 __all__ = [
     "create_task",
@@ -254,10 +263,10 @@ async def _append(row: dict[str, Any]) -> int:
 
 
 async def _require_parent(parent_id: str, project_id: str) -> None:
-    parent = await TaskRow.select(TaskRow.project).where(TaskRow.id == parent_id).first()
-    if parent is None:
+    owner = await task_project(parent_id)
+    if owner is None:
         raise InvalidInput(f"parent task {parent_id} not found", {"parent_id": parent_id})
-    if parent["project"] != project_id:
+    if owner != project_id:
         raise InvalidInput(
             f"parent task {parent_id} belongs to another project",
             {"parent_id": parent_id, "project_id": project_id},
