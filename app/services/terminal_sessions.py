@@ -23,6 +23,11 @@ log = logging.getLogger("maestro.sessions")
 STOP_GRACE_S = 3.0
 
 
+def spawn_source_of(actor: str) -> str:
+    """Where a spawn came from: the user's own clients by name, anything else is another session."""
+    return actor if actor in ("ui", "cli", "api") else "session"
+
+
 @dataclass
 class TerminalRegistry:
     """The processes this instance runs, by session id."""
@@ -44,9 +49,7 @@ class TerminalRegistry:
             raise NotFound(f"session {session_id} has no running terminal here")
         return terminal
 
-    async def spawn_shell(
-        self, *, project_id: str, name: str, cols: int, rows: int, spawn_source: str, actor: str
-    ) -> Session:
+    async def spawn_shell(self, *, project_id: str, name: str, cols: int, rows: int, actor: str) -> Session:
         """Start the user's shell in the project's working directory, as a new session (status running)."""
         project = await get_project(project_id)
         argv = [self.shell]
@@ -57,7 +60,7 @@ class TerminalRegistry:
             profile="shell",
             command=argv,
             cwd=project.working_dir,
-            spawn_source=spawn_source,
+            spawn_source=spawn_source_of(actor),
             actor=actor,
         )
         env = {

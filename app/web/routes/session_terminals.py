@@ -60,7 +60,6 @@ async def spawn_session(data: JSONBody[SessionSpawn], state: State, actor: Named
         name=data.name,
         cols=data.cols,
         rows=data.rows,
-        spawn_source="cli" if actor == "cli" else "api",
         actor=actor,
     )
 
