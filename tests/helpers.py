@@ -108,11 +108,20 @@ def live_server(home: Path, *args: str, **kwargs) -> Iterator[LiveServer]:
 
 def postgres_url_or_skip() -> str:
     """MAESTRO_TEST_DATABASE_URL; missing means skip on a user's machine but fail under CI=true."""
-    url = os.environ.get("MAESTRO_TEST_DATABASE_URL")
+    return _service_url_or_skip("MAESTRO_TEST_DATABASE_URL", "PostgreSQL")
+
+
+def redis_url_or_skip() -> str:
+    """MAESTRO_TEST_REDIS_URL; missing means skip on a user's machine but fail under CI=true."""
+    return _service_url_or_skip("MAESTRO_TEST_REDIS_URL", "Redis")
+
+
+def _service_url_or_skip(variable: str, service: str) -> str:
+    url = os.environ.get(variable)
     if not url:
         if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but MAESTRO_TEST_DATABASE_URL is not set: PostgreSQL tests must run in CI")
-        pytest.skip("set MAESTRO_TEST_DATABASE_URL to run the PostgreSQL tests")
+            pytest.fail(f"CI=true but {variable} is not set: the {service} tests must run in CI")
+        pytest.skip(f"set {variable} to run the {service} tests")
     return url
 
 
@@ -143,13 +152,3 @@ def fresh_postgres_database(base_url: str) -> Iterator[str]:
         yield f"{head}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def redis_url_or_skip() -> str:
-    """MAESTRO_TEST_REDIS_URL; missing means skip on a user's machine but fail under CI=true."""
-    url = os.environ.get("MAESTRO_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but MAESTRO_TEST_REDIS_URL is not set: the Redis tests must run in CI")
-        pytest.skip("set MAESTRO_TEST_REDIS_URL to run the Redis tests")
-    return url
