@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_queue_limit: int = 2048  # per live subscriber; overflow closes it with code 4008
     event_heartbeat_s: float = 15.0
     shell: str = "/bin/sh"  # the `shell` profile's program: the user's $SHELL
+    session_idle_s: float = 30.0  # a running session with no output this long becomes idle
 
     @property
     def database_path(self) -> Path:
@@ -69,6 +70,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["event_queue_limit"] = int(env["MAESTRO_EVENT_QUEUE_LIMIT"])
     if env.get("MAESTRO_EVENT_HEARTBEAT_S"):
         values["event_heartbeat_s"] = float(env["MAESTRO_EVENT_HEARTBEAT_S"])
+    if env.get("MAESTRO_SESSION_IDLE_S"):
+        values["session_idle_s"] = float(env["MAESTRO_SESSION_IDLE_S"])
     if env.get("SHELL"):
         values["shell"] = env["SHELL"]
     if env.get("MAESTRO_ALLOWED_HOSTS"):

@@ -246,3 +246,31 @@ async def test_allowed_hosts_extend_the_allowlist(tmp_path):
                 ("maestro.lan.evil", 403),
             ]:
                 assert (await c.get("/api/v1/ready", headers={"host": host})).status_code == status, host
+
+
+async def test_session_tokens_are_refused_wherever_a_route_has_not_opted_in(app: MaestroApp, anon: httpx.AsyncClient):
+    from app.web.agent_access import GRANTS, PROJECT_SOURCES
+
+    worker = app.grants.issue("ses_0000000000000000000001", "prj_0000000000000000000001", "worker")
+    headers = {"Authorization": f"Bearer {worker}"}
+    handlers = [h for route in app.api.routes for h in getattr(route, "route_handlers", [])]
+    for handler in handlers:
+        assert handler.opt.get("agent", "read") in GRANTS, handler
+        assert handler.opt.get("agent_project", "path") in PROJECT_SOURCES, handler
+    for route in app.api.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if type(route).__name__ == "WebSocketRoute" or handler.opt.get("public"):
+                continue
+            allowed = handler.opt.get("agent") in ("read", "write", "self")
+            for method in handler.http_methods - {"OPTIONS", "HEAD"}:
+                response = await anon.request(method, concrete(route.path), headers=headers)
+                if not allowed:
+                    assert response.status_code == 403, (method, route.path, response.status_code)
+                    assert response.json()["status_code"] == 403
+                else:
+                    assert response.status_code != 401, (method, route.path)
+    for method, path in http_routes(app):  # NiceGUI pages and assets are the user's
+        if not path.startswith("/api/") and method == "GET":
+            assert (await anon.get(path, headers=headers)).status_code == 403, path
+    app.grants.revoke("ses_0000000000000000000001")
+    assert (await anon.get("/api/v1/ready", headers=headers)).status_code == 401

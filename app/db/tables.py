@@ -72,6 +72,7 @@ class Session(Table, tablename="sessions"):
     status = Varchar(length=20, default="spawning", index=True)
     spawn_source = Varchar(length=20, default="api")
     profile = Varchar(length=100, default="shell")
+    role = Varchar(length=20, default="worker")  # worker | orchestrator (what its session token may do)
     command = JSON(default=[])
     cwd = Text(default="")
     exit_code = Integer(null=True, default=None)

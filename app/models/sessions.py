@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Literal
 
 import msgspec
 
-from app.models.common import Input, LinkStatus, Name, ProjectId, SessionId, SessionStatus, SpawnSource, TaskId
+from app.models.common import (
+    Input,
+    LinkStatus,
+    Name,
+    ProjectId,
+    SessionId,
+    SessionStatus,
+    SkillList,
+    SpawnSource,
+    TaskId,
+)
 
 # Once a session has ended it stays ended; these statuses are final (docs/api.md).
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "stopped", "lost"})
+
+
+Role = Literal["worker", "orchestrator"]
+ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Cols = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Rows = Annotated[int, msgspec.Meta(ge=1, le=500)]
+TaskIdList = Annotated[list[TaskId], msgspec.Meta(max_length=100)]
+
+
+class SessionSpawn(Input):
+    """Body of POST /sessions: run a profile's program for a project, with tasks, role and skills in its manifest."""
+
+    project_id: ProjectId
+    task_ids: TaskIdList = []
+    profile: ProfileName = "shell"
+    name: Name | None = None
+    role: Role = "worker"
+    skills: SkillList = []
+    cols: Cols = 80
+    rows: Rows = 24
+    parent_session_id: SessionId | None = None
 
 
 class SessionUpdate(Input):
@@ -45,6 +77,7 @@ class Session(msgspec.Struct, kw_only=True):
     spawn_source: SpawnSource
     parent_session_id: SessionId | None
     profile: str
+    role: Role
     command: list[str]
     cwd: str
     exit_code: int | None

@@ -106,6 +106,7 @@ class SessionRecord(Record):
     last_activity_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
+    role: Literal["worker", "orchestrator"] = "worker"  # added within format version 1: older documents omit it
 
 
 class LinkRecord(Record):

@@ -232,6 +232,7 @@ def session_values(obj: dict[str, Any], old: str, project: Any, ctx: Context) ->
         "status": SESSION_STATUS.get(legacy_status or "", "lost"),
         "spawn_source": source,
         "profile": PROFILE.get(tool or "", DEFAULT_PROFILE),
+        "role": legacy_role(string(meta, "mode") or string(obj, "role")),
         "command": [],  # the original kept no command line
         "cwd": ctx.text(meta.get("worktreePath"), limit=4096, where=f"{where} worktreePath") or project.working_dir,
         "exit_code": None,
@@ -241,6 +242,12 @@ def session_values(obj: dict[str, Any], old: str, project: Any, ctx: Context) ->
         "created_at": created,
         "updated_at": max(d for d in (created, started, activity, ended) if d is not None),
     }
+
+
+def legacy_role(mode: str | None) -> str:
+    """The original's modes (worker, coordinator, coordinated-…, early orchestrator/coordinate) as our two roles."""
+    leading = {"coordinator", "coordinated-coordinator", "coordinate", "orchestrator"}
+    return "orchestrator" if mode in leading else "worker"
 
 
 def session_task_ids(obj: dict[str, Any]) -> list[str]:

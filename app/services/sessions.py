@@ -1,8 +1,7 @@
-"""Session record use cases: create (for spawning), list, get, rename, status changes, task links."""
+"""Session records: create (for spawning), list, get, and task links (statuses live in session_status)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,16 +11,16 @@ from app.db.tables import Session as SessionRow
 from app.db.tables import Task as TaskRow
 from app.db.tables import TaskSession
 from app.db.writer import Tx, Writer
-from app.errors import Conflict, InvalidInput, NotFound
-from app.home import pid_alive
+from app.errors import InvalidInput, NotFound
 from app.ids import is_id, new_id
 from app.models.common import SESSION_STATUSES, utcnow
-from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate, TaskLink
+from app.models.sessions import TERMINAL_STATUSES, Session, TaskLink
 from app.services.projects import require_project
 from app.services.task_queries import task_project
 
 SPAWN_SOURCES = ("ui", "cli", "api", "session")
 LINK_STATUSES = ("working", "blocked", "completed", "failed")
+ROLES = ("worker", "orchestrator")
 MAX_LIST = 500
 
 
@@ -78,10 +77,16 @@ async def create_session_record(
     parent_session_id: str | None = None,
     task_ids: Iterable[str] = (),
     status: str = "spawning",
+    role: str = "worker",
+    session_id: str | None = None,
 ) -> Session:
     """Record a new session, linked (status working) to tasks of its own project; emits session.created, task.linked."""
     task_ids = list(dict.fromkeys(task_ids))  # a task named twice is linked once
     _check_record_args(name, profile, command, cwd, spawn_source, status, parent_session_id, task_ids)
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", {"role": role})
+    if session_id is not None and not is_id(session_id, "ses"):
+        raise InvalidInput("session_id is not a session id", {"session_id": session_id})
 
     async def op(tx: Tx) -> Session:
         await require_project(project_id)
@@ -92,13 +97,14 @@ async def create_session_record(
         await _require_tasks_in(project_id, task_ids)
         now = utcnow()
         row: dict[str, Any] = {
-            "id": new_id("ses"),
+            "id": session_id or new_id("ses"),
             "project": project_id,
             "parent_session": parent_session_id,
             "name": name.strip(),
             "status": status,
             "spawn_source": spawn_source,
             "profile": profile,
+            "role": role,
             "command": list(command),
             "cwd": cwd,
             "exit_code": None,
@@ -124,46 +130,6 @@ async def create_session_record(
         tx.emit("session.created", project_id=project_id, entity_id=session.id, data=session)
         for link in links:
             _emit_link(tx, "task.linked", project_id, link)
-        return session
-
-    return await writer.write(op, actor)
-
-
-async def update_session(writer: Writer, session_id: str, body: SessionUpdate, actor: str) -> Session:
-    """Rename and/or change status; a terminal session cannot return to a live status (409)."""
-    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
-    if "name" in changes:
-        changes["name"] = changes["name"].strip()
-
-    async def op(tx: Tx) -> Session:
-        current = await get_session(session_id)
-        renamed = "name" in changes and changes["name"] != current.name
-        old_status = current.status
-        new_status = changes.get("status", old_status)
-        if not renamed and new_status == old_status:
-            return current
-        now = utcnow()
-        update: dict[str, Any] = {"updated_at": now}
-        if renamed:
-            update["name"] = changes["name"]
-        if new_status != old_status:
-            update.update(_status_update(current, new_status, now))
-        await SessionRow.update(update).where(SessionRow.id == session_id)
-        session = msgspec.structs.replace(current, **update)
-        if renamed:
-            tx.emit(
-                "session.updated",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "changed": ["name"]},
-            )
-        if new_status != old_status:
-            tx.emit(
-                "session.status_changed",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "from": old_status, "to": new_status},
-            )
         return session
 
     return await writer.write(op, actor)
@@ -215,69 +181,6 @@ async def unlink_task(writer: Writer, session_id: str, task_id: str, actor: str)
         _emit_link(tx, "task.unlinked", project_id, _link_model(existing))
 
     await writer.write(op, actor)
-
-
-async def set_status(
-    writer: Writer, session_id: str, status: str, actor: str, *, exit_code: int | None = None
-) -> Session:
-    """Move a session to `status` (recording the process's exit code, if any); emits session.status_changed."""
-
-    async def op(tx: Tx) -> Session:
-        current = await get_session(session_id)
-        if current.status == status and exit_code is None:
-            return current
-        now = utcnow()
-        update: dict[str, Any] = {"updated_at": now, **_status_update(current, status, now)}
-        if exit_code is not None:
-            update["exit_code"] = exit_code
-        await SessionRow.update(update).where(SessionRow.id == session_id)
-        session = msgspec.structs.replace(current, **update)
-        tx.emit(
-            "session.status_changed",
-            project_id=session.project_id,
-            entity_id=session_id,
-            data={"session": session, "from": current.status, "to": status},
-        )
-        return session
-
-    return await writer.write(op, actor)
-
-
-async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
-    """At startup: this instance's sessions recorded as live whose process is gone become lost (never "running")."""
-    live = [s for s in SESSION_STATUSES if s not in TERMINAL_STATUSES]
-    rows = await SessionRow.select(SessionRow.id, SessionRow.pid).where(
-        SessionRow.status.is_in(live) & (SessionRow.host == host)
-    )
-    gone = [r["id"] for r in rows if r["pid"] is None or not pid_alive(r["pid"])]
-    for session_id in gone:
-        await set_status(writer, session_id, "lost", "maestro")
-    return len(gone)
-
-
-async def set_process(writer: Writer, session_id: str, host: str, pid: int | None) -> None:
-    """Record which instance and pid run a session's process (no event: runtime bookkeeping)."""
-
-    async def op(tx: Tx) -> None:
-        await SessionRow.update({SessionRow.host: host, SessionRow.pid: pid}).where(SessionRow.id == session_id)
-
-    await writer.write(op, "maestro")
-
-
-def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[str, Any]:
-    """The columns a status change sets: started_at on first entering running, ended_at on ending."""
-    if current.status in TERMINAL_STATUSES and new_status not in TERMINAL_STATUSES:
-        raise Conflict(
-            f"session {current.id} has ended ({current.status}); it cannot become {new_status} again",
-            {"from": current.status, "to": new_status},
-        )
-    update: dict[str, Any] = {"status": new_status}
-    if new_status == "running" and current.started_at is None:
-        update["started_at"] = now
-    # Moving between terminal statuses corrects how it ended, not when: ended_at is kept.
-    if new_status in TERMINAL_STATUSES and current.ended_at is None:
-        update["ended_at"] = now
-    return update
 
 
 def _check_record_args(
@@ -368,6 +271,7 @@ def _to_model(row: dict[str, Any], links: list[TaskLink]) -> Session:
         spawn_source=row["spawn_source"],
         parent_session_id=row["parent_session"],
         profile=row["profile"],
+        role=row["role"],
         command=list(row["command"] or []),
         cwd=row["cwd"],
         exit_code=row["exit_code"],
@@ -378,3 +282,18 @@ def _to_model(row: dict[str, Any], links: list[TaskLink]) -> Session:
         updated_at=row["updated_at"],
         tasks=links,
     )
+
+
+async def change_link_status_in(tx: Tx, project_id: str, link: TaskLink, status: str) -> TaskLink:
+    """Inside a write op: set an existing link's status; emits task.linked (nothing when it is unchanged)."""
+    if status not in LINK_STATUSES:
+        raise InvalidInput(f"link status must be one of {', '.join(LINK_STATUSES)}", {"status": status})
+    if link.status == status:
+        return link
+    now = utcnow()
+    await TaskSession.update({"status": status, "updated_at": now}).where(
+        TaskSession.session == link.session_id, TaskSession.task == link.task_id
+    )
+    link = msgspec.structs.replace(link, status=status, updated_at=now)
+    _emit_link(tx, "task.linked", project_id, link)
+    return link

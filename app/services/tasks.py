@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import msgspec
@@ -118,32 +119,45 @@ async def update_task(writer: Writer, task_id: str, body: TaskUpdate, actor: str
         given["title"] = given["title"].strip()
 
     async def op(tx: Tx) -> Task:
-        row = await get_row(task_id)
-        now = utcnow()
-        changes = {k: given[k] for k in _PLAIN_FIELDS if k in given and given[k] != row[k]}
-        if "archived" in given:
-            if given["archived"] and row["archived_at"] is None:
-                changes["archived_at"] = now
-            elif not given["archived"] and row["archived_at"] is not None:
-                changes["archived_at"] = None
-        if changes.get("status") == "in_progress" and row["started_at"] is None:
-            changes["started_at"] = now
-        if changes.get("status") == "completed" and row["completed_at"] is None:
-            changes["completed_at"] = now
-        if not changes:  # nothing differs: no write, no event
-            return (await hydrate([row]))[0]
-        changes["updated_at"] = now
-        await TaskRow.update(changes).where(TaskRow.id == task_id)
-        task = (await hydrate([{**row, **changes}]))[0]
-        tx.emit(
-            "task.updated",
-            project_id=task.project_id,
-            entity_id=task.id,
-            data={"task": task, "changed": sorted(k for k in changes if k != "updated_at")},
-        )
-        return task
+        return await apply_task_changes(tx, task_id, given)
 
     return await writer.write(op, actor)
+
+
+async def apply_task_changes(
+    tx: Tx, task_id: str, given: dict[str, Any], *, only_from: Collection[str] | None = None
+) -> Task:
+    """Inside a write: change a task's fields (emits task.updated if anything differs).
+
+    With `only_from`, a status change happens only from one of those statuses (reports use it: `todo` becomes
+    `in_progress`, anything further along stays).
+    """
+    row = await get_row(task_id)
+    if only_from is not None and row["status"] not in only_from:
+        given = {k: v for k, v in given.items() if k != "status"}
+    now = utcnow()
+    changes = {k: given[k] for k in _PLAIN_FIELDS if k in given and given[k] != row[k]}
+    if "archived" in given:
+        if given["archived"] and row["archived_at"] is None:
+            changes["archived_at"] = now
+        elif not given["archived"] and row["archived_at"] is not None:
+            changes["archived_at"] = None
+    if changes.get("status") == "in_progress" and row["started_at"] is None:
+        changes["started_at"] = now
+    if changes.get("status") == "completed" and row["completed_at"] is None:
+        changes["completed_at"] = now
+    if not changes:  # nothing differs: no write, no event
+        return (await hydrate([row]))[0]
+    changes["updated_at"] = now
+    await TaskRow.update(changes).where(TaskRow.id == task_id)
+    task = (await hydrate([{**row, **changes}]))[0]
+    tx.emit(
+        "task.updated",
+        project_id=task.project_id,
+        entity_id=task.id,
+        data={"task": task, "changed": sorted(k for k in changes if k != "updated_at")},
+    )
+    return task
 
 
 async def move_task(writer: Writer, task_id: str, body: TaskMove, actor: str) -> Task:

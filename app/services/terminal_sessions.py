@@ -1,31 +1,56 @@
-"""Running sessions: spawn a program in a pty for a session record, watch it exit, stop it, find it again.
+"""Running sessions: spawn a profile's program in a pty with its manifest, watch it, stop it, find it again.
 
 One `TerminalRegistry` per server instance holds the live `Terminal`s by session id. The database keeps the
-record (status, exit code, which instance and pid host it); the registry keeps the process.
+record (status, exit code, which instance and pid host it); the registry keeps the process, its session token
+and the activity monitor that moves sessions between running, idle and needs_input.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
+import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from app.db.writer import Writer
-from app.errors import InvalidInput, NotFound
-from app.models.sessions import Session
-from app.services import sessions
+from app.errors import Conflict, InvalidInput, NotFound
+from app.ids import is_id, new_id
+from app.models.common import utcnow
+from app.models.profiles import Profile
+from app.models.sessions import TERMINAL_STATUSES, Session, SessionSpawn
+from app.services import profiles, session_status, sessions
+from app.services.manifests import build_manifest, write_manifest
 from app.services.projects import get_project
+from app.services.prompts import compose_prompt
+from app.services.session_tokens import SessionGrants
 from app.services.terminals import ProgramNotFoundError, Terminal
 
 log = logging.getLogger("maestro.sessions")
 
 STOP_GRACE_S = 3.0
+MONITOR_INTERVAL_S = 1.0
+ACTIVITY_WRITE_S = 10.0  # last_activity_at is written at most this often per session
 
 
 def spawn_source_of(actor: str) -> str:
     """Where a spawn came from: the user's own clients by name, anything else is another session."""
     return actor if actor in ("ui", "cli", "api") else "session"
+
+
+@dataclass
+class _Activity:
+    """What the monitor remembers about one running session between ticks."""
+
+    output_seen: float = 0.0  # the terminal's last_output_at when last written to the record
+    written_at: float = 0.0
+    idle_since: float | None = None
+    needs_input_since: float | None = None
 
 
 @dataclass
@@ -38,9 +63,13 @@ class TerminalRegistry:
     base_env: dict[str, str]  # the environment children start from (never containing the user's token)
     api_url: str
     shell: str
+    grants: SessionGrants
+    idle_after_s: float = 30.0
     _terminals: dict[str, Terminal] = field(default_factory=dict)
     _stopping: set[str] = field(default_factory=set)
     _pending: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    _activity: dict[str, _Activity] = field(default_factory=dict)
+    _monitor: asyncio.Task[None] | None = None
 
     def get(self, session_id: str) -> Terminal:
         """The running terminal of a session, or NotFound (an unknown id never creates anything)."""
@@ -49,79 +78,240 @@ class TerminalRegistry:
             raise NotFound(f"session {session_id} has no running terminal here")
         return terminal
 
-    async def spawn_shell(self, *, project_id: str, name: str, cols: int, rows: int, actor: str) -> Session:
-        """Start the user's shell in the project's working directory, as a new session (status running)."""
-        project = await get_project(project_id)
-        argv = [self.shell]
-        record = await sessions.create_session_record(
-            self.writer,
-            project_id=project_id,
-            name=name or "shell",
-            profile="shell",
-            command=argv,
-            cwd=project.working_dir,
-            spawn_source=spawn_source_of(actor),
-            actor=actor,
+    async def spawn(self, request: SessionSpawn, *, actor: str) -> Session:
+        """Write the manifest and prompt, then start the profile's program in the project's working directory.
+
+        Everything that can be refused (unknown profile, task or skill, a missing program) is refused before a
+        record exists. A session spawning another becomes its parent.
+        """
+        parent_session_id = actor if is_id(actor, "ses") else request.parent_session_id
+        project = await get_project(request.project_id)
+        profile = _profile(self.home, request.profile)
+        session_id = new_id("ses")
+        folder = self.home / "sessions" / session_id
+        name = request.name or profile.name
+        manifest = await build_manifest(
+            session_id=session_id,
+            session_name=name,
+            role=request.role,
+            profile=profile.name,
+            parent_session_id=parent_session_id,
+            project_id=project.id,
+            task_ids=list(dict.fromkeys(request.task_ids)),
+            skill_names=list(dict.fromkeys(request.skills)),
+            home=self.home,
+            api_url=self.api_url,
         )
-        env = {
-            **self.base_env,
-            "MAESTRO_SESSION_ID": record.id,
-            "MAESTRO_PROJECT_ID": project_id,
-            "MAESTRO_TASK_IDS": "",
-            "MAESTRO_API_URL": self.api_url,
-        }
-        folder = self.home / "sessions" / record.id
-        folder.mkdir(parents=True, exist_ok=True)
+        prompt = compose_prompt(manifest)
+        token = self.grants.issue(session_id, project.id, request.role)
         try:
-            terminal = Terminal.spawn(
-                argv,
+            env = {
+                **self.base_env,
+                "MAESTRO_SESSION_ID": session_id,
+                "MAESTRO_PROJECT_ID": project.id,
+                "MAESTRO_TASK_IDS": ",".join(t.id for t in manifest.tasks),
+                "MAESTRO_MANIFEST": str(folder / "manifest.json"),
+                "MAESTRO_API_URL": self.api_url,
+                "MAESTRO_TOKEN": token,
+                "MAESTRO_ROLE": request.role,
+            }
+            values = {
+                "shell": self.shell,
+                "prompt": prompt.full,
+                "system_prompt": prompt.system,
+                "task_prompt": prompt.task,
+                "prompt_file": str(folder / "prompt.md"),
+                "manifest": env["MAESTRO_MANIFEST"],
+                "session_id": session_id,
+                "project_id": project.id,
+                "working_dir": project.working_dir,
+            }
+            launch = profiles.resolve_launch(profile, values=values, env=env)  # 400 naming a missing program
+            if not _is_directory(project.working_dir):
+                raise InvalidInput(
+                    f"cannot start session: the project's working directory does not exist: {project.working_dir}",
+                    {"cwd": project.working_dir},
+                )
+            record = await sessions.create_session_record(
+                self.writer,
+                session_id=session_id,
+                project_id=project.id,
+                name=name,
+                profile=profile.name,
+                role=request.role,
+                command=launch.template,
                 cwd=project.working_dir,
-                env=env,
-                cols=cols,
-                rows=rows,
-                recording_path=folder / "recording.cast",
-                on_exit=lambda code: self._on_exit(record.id, code),
+                spawn_source=spawn_source_of(actor),
+                parent_session_id=parent_session_id,
+                task_ids=request.task_ids,
+                actor=actor,
             )
-        except (ProgramNotFoundError, NotADirectoryError) as exc:
-            await sessions.set_status(self.writer, record.id, "failed", actor)
+        except BaseException:
+            self.grants.revoke(session_id)
+            raise
+        try:
+            write_manifest(manifest, folder)
+            _write_private(folder / "prompt.md", prompt.full)
+            terminal = Terminal.spawn(
+                launch.argv,
+                cwd=project.working_dir,
+                env=launch.env,
+                cols=request.cols,
+                rows=request.rows,
+                recording_path=folder / "recording.cast",
+                on_exit=lambda code: self._on_exit(session_id, code),
+            )
+        except (ProgramNotFoundError, NotADirectoryError, OSError) as exc:
+            self.grants.revoke(session_id)
+            await session_status.set_status(self.writer, session_id, "failed", actor)
             raise InvalidInput(
-                f"cannot start session: {exc.strerror}: {exc.filename}",
-                {"program": argv[0], "cwd": project.working_dir},
+                f"cannot start session: {getattr(exc, 'strerror', None) or exc}",
+                {"program": launch.argv[0], "cwd": project.working_dir},
             ) from exc
-        self._terminals[record.id] = terminal
-        await sessions.set_process(self.writer, record.id, self.host, terminal.pid)
-        return await sessions.set_status(self.writer, record.id, "running", actor)
+        self._terminals[session_id] = terminal
+        self._activity[session_id] = _Activity(output_seen=terminal.last_output_at)
+        if launch.stdin:
+            terminal.write(launch.stdin.encode() + b"\r")  # typed into the terminal, as a user would
+        await session_status.set_process(self.writer, session_id, self.host, terminal.pid)
+        self._ensure_monitor()
+        return await session_status.set_status(self.writer, record.id, "running", actor)
 
     async def stop(self, session_id: str, actor: str) -> Session:
         """HUP, TERM, then KILL the session's process group; the session ends as stopped."""
-        terminal = self.get(session_id)
+        terminal = self._terminals.get(session_id)
+        if terminal is None:
+            current = await sessions.get_session(session_id)  # NotFound for an unknown id
+            if current.status in TERMINAL_STATUSES:
+                raise Conflict(f"session {session_id} has already ended ({current.status})", {"status": current.status})
+            raise Conflict(f"session {session_id} is not running on this server instance", {"status": current.status})
         self._stopping.add(session_id)
-        code = await terminal.stop(STOP_GRACE_S)
+        await terminal.stop(STOP_GRACE_S)
         await self.settled(session_id)
-        current = await sessions.get_session(session_id)
-        if current.status not in ("completed", "failed", "stopped", "lost"):
-            return await sessions.set_status(self.writer, session_id, "stopped", actor, exit_code=code)
-        return current
+        return await sessions.get_session(session_id)
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every session and reap every child."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
         await asyncio.gather(*(self.stop(sid, "maestro") for sid in list(self._terminals)), return_exceptions=True)
-
-    def _on_exit(self, session_id: str, code: int) -> None:
-        self._pending[session_id] = asyncio.ensure_future(self._record_exit(session_id, code))
-
-    async def _record_exit(self, session_id: str, code: int) -> None:
-        self._terminals.pop(session_id, None)
-        status = "stopped" if session_id in self._stopping else ("completed" if code == 0 else "failed")
-        self._stopping.discard(session_id)
-        try:
-            await sessions.set_status(self.writer, session_id, status, "maestro", exit_code=code)
-            await sessions.set_process(self.writer, session_id, "", None)
-        except Exception:
-            log.exception("recording the exit of session %s failed", session_id)
 
     async def settled(self, session_id: str) -> None:
         """Wait until a session's exit has been recorded (status, exit code)."""
         pending = self._pending.get(session_id)
         if pending is not None:
             await pending
+
+    async def recording(self, session_id: str) -> Iterator[bytes]:
+        """A session's asciicast v2 recording as it is now, in whole lines (it may still be growing)."""
+        await sessions.get_session(session_id)  # NotFound for an unknown id
+        terminal = self._terminals.get(session_id)
+        if terminal is not None:
+            terminal.flush_recording()
+        path = self.home / "sessions" / session_id / "recording.cast"
+        try:
+            handle = path.open("rb")  # noqa: ASYNC230 (opening is one syscall; reading happens in the iterator)
+        except FileNotFoundError:
+            raise NotFound(f"session {session_id} has no recording") from None
+        return _whole_lines(handle)
+
+    # ------------------------------------------------------------------------------------------ exit
+    def _on_exit(self, session_id: str, code: int) -> None:
+        self._pending[session_id] = asyncio.ensure_future(self._record_exit(session_id, code))
+
+    async def _record_exit(self, session_id: str, code: int) -> None:
+        self._terminals.pop(session_id, None)
+        self._activity.pop(session_id, None)
+        self.grants.revoke(session_id)
+        stopped = session_id in self._stopping
+        self._stopping.discard(session_id)
+        try:
+            await session_status.record_exit(self.writer, session_id, code, stopped=stopped)
+        except Exception:
+            log.exception("recording the exit of session %s failed", session_id)
+
+    # ------------------------------------------------------------------------------------------ activity
+    def _ensure_monitor(self) -> None:
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.create_task(self._watch_activity(), name="session-activity")
+
+    async def _watch_activity(self) -> None:
+        """Once a second: last_activity_at follows output; quiet sessions become idle, busy ones running again."""
+        while self._terminals:
+            await asyncio.sleep(MONITOR_INTERVAL_S)
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("session activity check failed")
+
+    async def _tick(self) -> None:
+        statuses = await session_status.live_statuses(list(self._terminals))
+        now = time.monotonic()
+        for session_id, terminal in list(self._terminals.items()):
+            seen = self._activity.get(session_id)
+            status = statuses.get(session_id)
+            if seen is None or status is None or terminal.finished:
+                continue
+            printed = terminal.last_output_at > seen.output_seen
+            quiet = now - terminal.last_output_at >= self.idle_after_s
+            if printed and (now - seen.written_at >= ACTIVITY_WRITE_S or quiet):  # exact once it goes quiet
+                seen.output_seen, seen.written_at = terminal.last_output_at, now
+                at = utcnow() - dt.timedelta(seconds=now - terminal.last_output_at)
+                await session_status.touch_activity(self.writer, session_id, at)
+            await self._transition(session_id, terminal, seen, status, now)
+
+    async def _transition(self, session_id: str, terminal: Terminal, seen: _Activity, status: str, now: float) -> None:
+        if status != "needs_input":
+            seen.needs_input_since = None
+        if status == "running" and now - terminal.last_output_at >= self.idle_after_s:
+            seen.idle_since = now
+            await session_status.set_status(self.writer, session_id, "idle", "maestro", only_from=("running",))
+        elif status == "idle" and terminal.last_output_at > (seen.idle_since or 0.0):
+            await session_status.set_status(self.writer, session_id, "running", "maestro", only_from=("idle",))
+        elif status == "needs_input":
+            if seen.needs_input_since is None:
+                seen.needs_input_since = now
+            elif terminal.last_input_at > seen.needs_input_since:  # the user answered in the terminal
+                seen.needs_input_since = None
+                await session_status.set_status(
+                    self.writer, session_id, "running", "maestro", only_from=("needs_input",)
+                )
+
+
+def _profile(home: Path, name: str) -> Profile:
+    """The named profile; an unknown name in a spawn body is a bad request, not a missing resource."""
+    try:
+        return profiles.get_profile(home, name)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, {"profile": name}) from exc
+
+
+def _whole_lines(handle: BinaryIO, chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """The file up to its size now, cut after the last newline: a growing recording never ends mid-event."""
+    with handle:
+        remaining = os.fstat(handle.fileno()).st_size
+        tail = b""
+        while remaining > 0:
+            data = handle.read(min(chunk, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            data = tail + data
+            cut = data.rfind(b"\n") + 1
+            tail = data[cut:]
+            if cut:
+                yield data[:cut]
+
+
+def _is_directory(path: str) -> bool:
+    # One stat of a local path: not worth a thread hop.
+    return os.path.isdir(path)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only the user can read (prompts may quote private task text)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)

@@ -90,23 +90,32 @@ async def add_entry(
         if task_id is not None and session_id is not None and task_owner != session_owner:
             other, value = ("session_id", session_id) if on == "task" else ("task_id", task_id)
             raise InvalidInput(f"{other} must name an existing {other[:-3]} of the same project", {other: value})
-        now = utcnow()
-        inserted = await EntryRow.insert(
-            EntryRow(task=task_id, session=session_id, kind=kind, message=message, created_at=now)
-        ).returning(EntryRow.id)
-        entry = TimelineEntry(
-            id=inserted[0]["id"],
-            kind=kind,  # type: ignore[arg-type]
-            message=message,
-            task_id=task_id,
-            session_id=session_id,
-            created_at=now,
+        return await insert_entry(
+            tx, project_id=project_id, kind=kind, message=message, task_id=task_id, session_id=session_id
         )
-        # entity_id: the task when the entry concerns one, else the session (data carries both ids).
-        tx.emit("timeline.added", project_id=project_id, entity_id=task_id or session_id, data=entry)
-        return entry
 
     return await writer.write(op, actor)
+
+
+async def insert_entry(
+    tx: Tx, *, project_id: str | None, kind: str, message: str, task_id: str | None, session_id: str | None
+) -> TimelineEntry:
+    """Inside a write, with ids already checked: insert one entry and emit timeline.added."""
+    now = utcnow()
+    inserted = await EntryRow.insert(
+        EntryRow(task=task_id, session=session_id, kind=kind, message=message, created_at=now)
+    ).returning(EntryRow.id)
+    entry = TimelineEntry(
+        id=inserted[0]["id"],
+        kind=kind,  # type: ignore[arg-type]
+        message=message,
+        task_id=task_id,
+        session_id=session_id,
+        created_at=now,
+    )
+    # entity_id: the task when the entry concerns one, else the session (data carries both ids).
+    tx.emit("timeline.added", project_id=project_id, entity_id=task_id or session_id, data=entry)
+    return entry
 
 
 async def _entries(condition: Any, after: int, limit: int) -> list[TimelineEntry]:

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
@@ -25,9 +27,11 @@ from app.db.writer import Writer
 from app.home import ensure_home, load_or_create_token
 from app.resources import static_dir
 from app.services.event_stream import EventHub
-from app.services.sessions import mark_live_sessions_lost
+from app.services.session_status import mark_live_sessions_lost
+from app.services.session_tokens import SessionGrants
 from app.services.terminal_sessions import TerminalRegistry
 from app.settings import Settings
+from app.web.agent_access import agent_guard
 from app.web.deps import provide_actor, provide_writer
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
@@ -37,7 +41,9 @@ from app.web.openapi import openapi_config
 from app.web.routes import (
     events,
     login_links,
+    profiles,
     projects,
+    reports,
     session_terminals,
     sessions,
     skills,
@@ -90,7 +96,8 @@ class MaestroApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         ensure_home(settings.home)
-        self.policy = AccessPolicy(settings, load_or_create_token(settings.home))
+        self.grants = SessionGrants()
+        self.policy = AccessPolicy(settings, load_or_create_token(settings.home), self.grants)
         self.state = AppState(settings=settings, policy=self.policy, hub=EventHub(settings.event_queue_limit))
         self.channels = channels_plugin(settings)
         self.api = self._build_api()
@@ -113,6 +120,8 @@ class MaestroApp:
             tasks,
             sessions,
             session_terminals,
+            profiles,
+            reports,
             timeline,
             skills,
             events,
@@ -129,6 +138,7 @@ class MaestroApp:
                 "writer": Provide(provide_writer, sync_to_thread=False),
                 "actor": Provide(provide_actor, sync_to_thread=False),
             },
+            guards=[agent_guard],  # what session-scoped tokens may do (app/web/agent_access.py)
             exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
             openapi_config=openapi_config(),
             # Our lifespan runs inside the channels plugin's (it publishes through it), hence a plugin of its own.
@@ -148,9 +158,11 @@ class MaestroApp:
             writer=self.state._writer,
             home=self.settings.home,
             host=f"{socket.gethostname()}:{self.settings.home}",
-            base_env={k: v for k, v in os.environ.items() if not k.startswith("MAESTRO_")},
+            base_env=_child_environment(os.environ),
             api_url=f"http://127.0.0.1:{self.settings.port}",
             shell=self.settings.shell,
+            grants=self.grants,
+            idle_after_s=self.settings.session_idle_s,
         )
         lost = await mark_live_sessions_lost(self.state._writer, self.state._terminals.host)
         if lost:
@@ -205,6 +217,16 @@ class _LifespanAfterPlugins(InitPlugin):
 def create_app(settings: Settings) -> MaestroApp:
     """Build the whole application from explicit settings."""
     return MaestroApp(settings)
+
+
+def _child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What sessions start from: the server's environment without MAESTRO_* (the user's token never leaks to an
+    agent), with this installation's `maestro` first on PATH so agents can run `maestro report`."""
+    env = {k: v for k, v in environ.items() if not k.startswith("MAESTRO_")}
+    tools = Path(sys.executable).parent
+    if (tools / "maestro").exists():
+        env["PATH"] = os.pathsep.join([str(tools), *[p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]])
+    return env
 
 
 def _database(state: State) -> Database:

@@ -10,6 +10,7 @@ from litestar.params import HeaderParameter, PathParameter
 
 from app.db.writer import Writer
 from app.ids import id_pattern
+from app.web.gate import PRINCIPAL_KEY
 
 CLIENT_HEADER = "x-maestro-client"
 CLIENT_ACTORS = {"cli", "api", "ui"}
@@ -35,6 +36,9 @@ def provide_writer(state: State) -> Writer:
 
 
 def provide_actor(request: Request) -> str:
-    """Who acts: `cli` or `api` for the user's token (the CLI says X-Maestro-Client: cli)."""
+    """Who acts: a session's id for its session token, else `cli` or `api` (the CLI says X-Maestro-Client: cli)."""
+    principal = request.scope.get(PRINCIPAL_KEY)
+    if principal is not None and principal.kind == "session":
+        return principal.session_id
     client = request.headers.get(CLIENT_HEADER, "api").lower()
     return client if client in CLIENT_ACTORS else "api"

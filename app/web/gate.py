@@ -80,6 +80,8 @@ class SecurityGate:
                 self.policy.record_failure(client)
             detail = "Missing or invalid token" if scope["type"] == "http" else "Authentication required"
             return 401, detail, [(b"www-authenticate", b'Bearer realm="maestro"')]
+        if principal.kind == "session" and not path.startswith("/api/"):
+            return 403, "A session token works for the API only", []  # pages, docs and assets are the user's
         if not self._origin_ok(scope, headers, principal):
             return 403, "Origin not allowed", []
         if scope["type"] == "http" and path.startswith("/api/") and not _json_body_ok(scope, headers):

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from app.services.session_tokens import SessionGrants
 from app.settings import LOOPBACK_NAMES, Settings, host_has_port
 
 COOKIE_CONTEXT = b"maestro-browser-cookie-v1"
@@ -19,17 +20,25 @@ MAX_LOGIN_LINKS = 32
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller and how it proved itself (bearer header or browser cookie)."""
+    """An authenticated caller and how it proved itself (bearer header or browser cookie).
 
-    kind: str  # "user" for now; session-scoped agents come with the sessions feature
+    `kind` is "user" (the user's token or browser cookie) or "session" (an agent's session-scoped token, which
+    carries the session, its project and its role).
+    """
+
+    kind: str  # "user" | "session"
     via: str  # "bearer" | "cookie"
+    session_id: str | None = None
+    project_id: str | None = None
+    role: str | None = None
 
 
 class AccessPolicy:
     """The allowlists and secrets for one server instance, bound to its real port."""
 
-    def __init__(self, settings: Settings, token: str) -> None:
+    def __init__(self, settings: Settings, token: str, grants: SessionGrants) -> None:
         self._token = token.encode()
+        self._grants = grants
         self.port = settings.port
         self.cookie_name = f"maestro_{settings.port}"
         # The cookie never carries the token itself: a value derived from it.
@@ -84,8 +93,20 @@ class AccessPolicy:
         """Bearer header first, then the browser cookie."""
         if authorization:
             scheme, _, value = authorization.partition(" ")
-            if scheme.lower() == "bearer" and self.token_matches(value.strip()):
+            if scheme.lower() != "bearer":
+                return None
+            value = value.strip()
+            if self.token_matches(value):
                 return Principal(kind="user", via="bearer")
+            grant = self._grants.lookup(value)
+            if grant is not None:
+                return Principal(
+                    kind="session",
+                    via="bearer",
+                    session_id=grant.session_id,
+                    project_id=grant.project_id,
+                    role=grant.role,
+                )
             return None
         if cookie and hmac.compare_digest(cookie.encode(), self._cookie_value.encode()):
             return Principal(kind="user", via="cookie")

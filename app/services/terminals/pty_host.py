@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,6 +77,8 @@ class Terminal:
         self.cols, self.rows = cols, rows
         self.exit_code: int | None = None
         self.output_bytes = 0  # total bytes read from the pty so far
+        self.last_output_at = time.monotonic()  # when the program last printed (idle detection)
+        self.last_input_at = 0.0  # when input was last written (0: never)
         self.finished = False
         self._fd: int = proc.fd
         self._ring = ScrollbackRing(scrollback_bytes)
@@ -170,6 +173,7 @@ class Terminal:
         """Send input; never blocks. What the pty does not take now is queued and flushed when it is writable."""
         if self.finished or not data:
             return
+        self.last_input_at = time.monotonic()
         if self._out and data[0] in INTERRUPT_CHARS:
             self._out.clear()  # the line discipline flushes pending input on INTR/QUIT too
         self._out += data
@@ -185,6 +189,11 @@ class Terminal:
         self.cols, self.rows = cols, rows
         if self._recorder is not None:
             self._recorder.resize(cols, rows)
+
+    def flush_recording(self) -> None:
+        """Write buffered recording events to disk (before the recording is read while the session runs)."""
+        if self._recorder is not None:
+            self._recorder.flush()
 
     async def wait(self) -> int:
         """The exit code, once the child exited and its output was drained."""
@@ -240,6 +249,7 @@ class Terminal:
 
     def _deliver(self, data: bytes) -> None:
         self.output_bytes += len(data)
+        self.last_output_at = time.monotonic()
         self._ring.append(data)
         if self._recorder is not None:
             self._recorder.output(data)

@@ -19,7 +19,7 @@ from app.services import events
 from app.services.event_stream import Filter, Heartbeat, Reset, SlowConsumer, parse_types
 
 
-@get("/events", tags=["events"], summary="Read the event log")
+@get("/events", tags=["events"], summary="Read the event log", opt={"agent": "read", "agent_project": "query"})
 async def read_events(
     after: Annotated[int, QueryParameter(ge=0, le=2**63 - 1, description="Only events with a greater seq")] = 0,
     project_id: Annotated[
@@ -39,7 +39,7 @@ CLOSE_BAD_REQUEST = 4400
 SEND_TIMEOUT_S = 10.0
 
 
-@websocket("/events")
+@websocket("/events", opt={"agent": "read", "agent_project": "query"})
 async def stream_events(socket: WebSocket, state: State) -> None:
     """Stored events with seq > after, then live ones: ordered, each exactly once (see docs/events.md)."""
     try:

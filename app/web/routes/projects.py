@@ -33,7 +33,7 @@ async def create_project(
     return await projects.create_project(writer, data, actor, idempotency_key)
 
 
-@get("/projects/{project_id:str}", tags=TAGS, summary="Get a project")
+@get("/projects/{project_id:str}", tags=TAGS, summary="Get a project", opt={"agent": "read"})
 async def get_project(project_id: ProjectIdPath) -> Project:
     """One project."""
     return await projects.get_project(project_id)

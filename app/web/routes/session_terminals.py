@@ -1,38 +1,22 @@
-"""Running sessions: POST /sessions (spawn), POST /sessions/{id}/stop, WebSocket /sessions/{id}/terminal."""
+"""The terminal of a running session: WebSocket /sessions/{id}/terminal (output, input, resize, flow control)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
-from litestar import WebSocket, post, websocket
+from litestar import WebSocket, websocket
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import JSONBody, PathParameter
+from litestar.params import PathParameter
 
 from app.errors import NotFound
 from app.ids import is_id
-from app.models.common import Input, Name, ProjectId
-from app.models.sessions import Session
-from app.web.deps import SessionIdPath
 
 TAGS = ["sessions"]
-Cols = Annotated[int, msgspec.Meta(ge=1, le=1000)]
-Rows = Annotated[int, msgspec.Meta(ge=1, le=500)]
 CLOSE_NO_TERMINAL = 4404
-
-
-class SessionSpawn(Input):
-    """Body of POST /sessions. Agent profiles and task context arrive with the agent-session feature."""
-
-    project_id: ProjectId
-    profile: Literal["shell"] = "shell"
-    name: Name = "shell"
-    cols: Cols = 80
-    rows: Rows = 24
 
 
 class ResizeMessage(msgspec.Struct, tag="resize", tag_field="type"):
@@ -50,24 +34,6 @@ class AckMessage(msgspec.Struct, tag="ack", tag_field="type"):
 
 ControlMessage = ResizeMessage | AckMessage
 _control = msgspec.json.Decoder(ControlMessage)
-
-
-@post("/sessions", tags=TAGS, summary="Start a session in a terminal")
-async def spawn_session(data: JSONBody[SessionSpawn], state: State, actor: NamedDependency[str]) -> Session:
-    """Run the profile's program in a pty in the project's working directory (400 naming a missing program)."""
-    return await state.maestro.terminals().spawn_shell(
-        project_id=data.project_id,
-        name=data.name,
-        cols=data.cols,
-        rows=data.rows,
-        actor=actor,
-    )
-
-
-@post("/sessions/{session_id:str}/stop", tags=TAGS, summary="Stop a running session", status_code=200)
-async def stop_session(session_id: SessionIdPath, state: State, actor: NamedDependency[str]) -> Session:
-    """HUP, TERM, then KILL the session's process group after a grace period; the session ends as stopped."""
-    return await state.maestro.terminals().stop(session_id, actor)
 
 
 @websocket("/sessions/{session_id:str}/terminal")
@@ -124,4 +90,4 @@ async def _listen(socket: WebSocket, viewer, terminal) -> None:
                     viewer.ack(control.bytes)
 
 
-ROUTES = [spawn_session, stop_session, attach_terminal]
+ROUTES = [attach_terminal]

@@ -1,26 +1,72 @@
-"""/api/v1/sessions (records): list, get, rename or change status, link and unlink tasks."""
+"""/api/v1/sessions: spawn, stop, list, get, rename or change status, link and unlink tasks, the recording."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from litestar import Response, delete, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.db.writer import Writer
 from app.ids import id_pattern
 from app.models.common import SessionStatus
-from app.models.sessions import LinkUpdate, Session, SessionUpdate, TaskLink
-from app.services import sessions
+from app.models.sessions import LinkUpdate, Session, SessionSpawn, SessionUpdate, TaskLink
+from app.services import session_status, sessions
 from app.web.deps import SessionIdPath, TaskIdPath
 
 TAGS = ["sessions"]
 
 
-@get("/sessions", tags=TAGS, summary="List sessions")
+@post(
+    "/sessions",
+    tags=TAGS,
+    summary="Start a session in a terminal",
+    opt={"agent": "orchestrator", "agent_project": "body"},
+)
+async def spawn_session(data: JSONBody[SessionSpawn], state: State, actor: NamedDependency[str]) -> Session:
+    """Write the manifest, then run the profile's program in a pty in the project's working directory.
+
+    400 naming the program when the profile's program is missing; nothing is created then.
+    """
+    return await state.maestro.terminals().spawn(data, actor=actor)
+
+
+@post(
+    "/sessions/{session_id:str}/stop",
+    tags=TAGS,
+    summary="Stop a running session",
+    status_code=HTTP_200_OK,
+    opt={"agent": "orchestrator"},
+)
+async def stop_session(session_id: SessionIdPath, state: State, actor: NamedDependency[str]) -> Session:
+    """HUP, TERM, then KILL the session's process group after a grace period; the session ends as stopped."""
+    return await state.maestro.terminals().stop(session_id, actor)
+
+
+@get(
+    "/sessions/{session_id:str}/recording",
+    tags=TAGS,
+    summary="Download a session's terminal recording",
+    media_type="application/x-asciicast",
+    opt={"agent": "read"},
+    responses={HTTP_200_OK: ResponseSpec(data_container=str, media_type="application/x-asciicast")},
+)
+async def get_recording(session_id: SessionIdPath, state: State) -> Stream:
+    """The asciicast v2 recording (output and resizes) so far, playable with `asciinema play`; 404 if none."""
+    chunks = await state.maestro.terminals().recording(session_id)
+    return Stream(
+        chunks,
+        media_type="application/x-asciicast",
+        headers={"Content-Disposition": f'attachment; filename="{session_id}.cast"'},
+    )
+
+
+@get("/sessions", tags=TAGS, summary="List sessions", opt={"agent": "read", "agent_project": "query"})
 async def list_sessions(
     project_id: Annotated[
         str | None, QueryParameter(pattern=id_pattern("prj"), description="Only this project's sessions")
@@ -46,13 +92,18 @@ async def list_sessions(
     )
 
 
-@get("/sessions/{session_id:str}", tags=TAGS, summary="Get a session")
+@get("/sessions/{session_id:str}", tags=TAGS, summary="Get a session", opt={"agent": "read"})
 async def get_session(session_id: SessionIdPath) -> Session:
     """One session record with its task links."""
     return await sessions.get_session(session_id)
 
 
-@patch("/sessions/{session_id:str}", tags=TAGS, summary="Rename a session or change its status")
+@patch(
+    "/sessions/{session_id:str}",
+    tags=TAGS,
+    summary="Rename a session or change its status",
+    opt={"agent": "orchestrator"},
+)
 async def update_session(
     session_id: SessionIdPath,
     data: JSONBody[SessionUpdate],
@@ -60,13 +111,14 @@ async def update_session(
     actor: NamedDependency[str],
 ) -> Session:
     """Change name and/or status; an ended session (completed, failed, stopped, lost) cannot become live (409)."""
-    return await sessions.update_session(writer, session_id, data, actor)
+    return await session_status.update_session(writer, session_id, data, actor)
 
 
 @post(
     "/sessions/{session_id:str}/tasks/{task_id:str}",
     tags=TAGS,
     summary="Link a task to a session",
+    opt={"agent": "orchestrator"},
     responses={HTTP_200_OK: ResponseSpec(data_container=TaskLink, description="Already linked: status updated")},
 )
 async def link_task(
@@ -82,7 +134,12 @@ async def link_task(
     return Response(link, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-@delete("/sessions/{session_id:str}/tasks/{task_id:str}", tags=TAGS, summary="Unlink a task from a session")
+@delete(
+    "/sessions/{session_id:str}/tasks/{task_id:str}",
+    tags=TAGS,
+    summary="Unlink a task from a session",
+    opt={"agent": "orchestrator"},
+)
 async def unlink_task(
     session_id: SessionIdPath,
     task_id: TaskIdPath,
@@ -93,4 +150,13 @@ async def unlink_task(
     await sessions.unlink_task(writer, session_id, task_id, actor)
 
 
-ROUTES = [list_sessions, get_session, update_session, link_task, unlink_task]
+ROUTES = [
+    spawn_session,
+    stop_session,
+    get_recording,
+    list_sessions,
+    get_session,
+    update_session,
+    link_task,
+    unlink_task,
+]

@@ -24,13 +24,13 @@ SkillNamePath = Annotated[
 ]
 
 
-@get("/skills", tags=TAGS, summary="List skills")
+@get("/skills", tags=TAGS, summary="List skills", opt={"agent": "read", "agent_project": "query_optional"})
 async def list_skills(state: State, project_id: ProjectQuery = None) -> SkillListing:
     """Global skills, plus the project's own with project_id; skipped SKILL.md files are listed in `warnings`."""
     return await skills.list_skills(state.maestro.settings.home, project_id)
 
 
-@get("/skills/{name:str}", tags=TAGS, summary="Get a skill")
+@get("/skills/{name:str}", tags=TAGS, summary="Get a skill", opt={"agent": "read", "agent_project": "query_optional"})
 async def get_skill(name: SkillNamePath, state: State, project_id: ProjectQuery = None) -> Skill:
     """One skill with its `instructions` (the markdown after the front matter); 404 if unknown."""
     return await skills.get_skill(state.maestro.settings.home, name, project_id)

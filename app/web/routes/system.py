@@ -21,6 +21,7 @@ async def get_health() -> Health:
     "/ready",
     tags=["system"],
     summary="Readiness",
+    opt={"agent": "read", "agent_project": "none"},
     responses={503: ResponseSpec(Readiness, description="Database unreachable or migrations pending")},
 )
 async def get_ready(db: NamedDependency[Database]) -> Response[Readiness]:

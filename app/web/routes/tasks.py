@@ -39,6 +39,7 @@ _NOT_FOUND = "No task with this id"
     "/tasks",
     tags=TAGS,
     summary="Create a task",
+    opt={"agent": "write", "agent_project": "body"},
     responses=_errors(conflict="Idempotency-Key reused with a different body"),
 )
 async def create_task(
@@ -51,7 +52,7 @@ async def create_task(
     return await tasks.create_task(writer, data, actor, idempotency_key)
 
 
-@get("/tasks", tags=TAGS, summary="List tasks")
+@get("/tasks", tags=TAGS, summary="List tasks", opt={"agent": "read", "agent_project": "query"})
 async def list_tasks(
     project_id: Annotated[
         str | None, QueryParameter(pattern=id_pattern("prj"), description="Only this project's tasks")
@@ -92,13 +93,25 @@ async def list_tasks(
     )
 
 
-@get("/tasks/{task_id:str}", tags=TAGS, summary="Get a task", responses=_errors(not_found=_NOT_FOUND))
+@get(
+    "/tasks/{task_id:str}",
+    tags=TAGS,
+    summary="Get a task",
+    responses=_errors(not_found=_NOT_FOUND),
+    opt={"agent": "read"},
+)
 async def get_task(task_id: TaskIdPath) -> Task:
     """One task with its dependencies, blocked_by and session ids."""
     return await task_queries.get_task(task_id)
 
 
-@patch("/tasks/{task_id:str}", tags=TAGS, summary="Update a task", responses=_errors(not_found=_NOT_FOUND))
+@patch(
+    "/tasks/{task_id:str}",
+    tags=TAGS,
+    summary="Update a task",
+    responses=_errors(not_found=_NOT_FOUND),
+    opt={"agent": "write"},
+)
 async def update_task(
     task_id: TaskIdPath,
     data: JSONBody[TaskUpdate],
@@ -113,6 +126,7 @@ async def update_task(
     "/tasks/{task_id:str}",
     tags=TAGS,
     summary="Delete a task and its subtree",
+    opt={"agent": "orchestrator"},
     responses=_errors(not_found=_NOT_FOUND),
 )
 async def delete_task(task_id: TaskIdPath, writer: NamedDependency[Writer], actor: NamedDependency[str]) -> None:
@@ -124,6 +138,7 @@ async def delete_task(task_id: TaskIdPath, writer: NamedDependency[Writer], acto
     "/tasks/{task_id:str}/tree",
     tags=TAGS,
     summary="Get a task's subtree",
+    opt={"agent": "read"},
     responses=_errors(not_found=_NOT_FOUND),
 )
 async def get_tree(
@@ -158,6 +173,7 @@ def encode_tree(root: TaskNode) -> bytes:
     "/tasks/{task_id:str}/move",
     tags=TAGS,
     summary="Move a task",
+    opt={"agent": "write"},
     status_code=HTTP_200_OK,
     responses=_errors(not_found=_NOT_FOUND, conflict="The new parent is the task itself or one of its descendants"),
 )
@@ -175,6 +191,7 @@ async def move_task(
     "/tasks/{task_id:str}/dependencies",
     tags=TAGS,
     summary="Add a dependency",
+    opt={"agent": "write"},
     responses=_errors(not_found=_NOT_FOUND, conflict="Self-dependency, duplicate edge or a cycle"),
 )
 async def add_dependency(
@@ -191,6 +208,7 @@ async def add_dependency(
     "/tasks/{task_id:str}/dependencies/{dependency_id:str}",
     tags=TAGS,
     summary="Remove a dependency",
+    opt={"agent": "write"},
     responses=_errors(not_found="No such task, or it does not depend on dependency_id"),
 )
 async def remove_dependency(

@@ -20,13 +20,13 @@ AfterQuery = Annotated[
 LimitQuery = Annotated[int, QueryParameter(ge=1, le=500, description="At most this many entries")]
 
 
-@get("/tasks/{task_id:str}/timeline", tags=TAGS, summary="Read a task's timeline")
+@get("/tasks/{task_id:str}/timeline", tags=TAGS, summary="Read a task's timeline", opt={"agent": "read"})
 async def task_timeline(task_id: TaskIdPath, after: AfterQuery = 0, limit: LimitQuery = 100) -> list[TimelineEntry]:
     """Entries about the task, oldest first; page by passing the last id seen as `after`."""
     return await timeline.task_timeline(task_id, after=after, limit=limit)
 
 
-@post("/tasks/{task_id:str}/timeline", tags=TAGS, summary="Add to a task's timeline")
+@post("/tasks/{task_id:str}/timeline", tags=TAGS, summary="Add to a task's timeline", opt={"agent": "write"})
 async def add_to_task(
     task_id: TaskIdPath,
     data: JSONBody[TaskTimelineCreate],
@@ -37,7 +37,7 @@ async def add_to_task(
     return await timeline.add_to_task(writer, task_id, data, actor)
 
 
-@get("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Read a session's timeline")
+@get("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Read a session's timeline", opt={"agent": "read"})
 async def session_timeline(
     session_id: SessionIdPath, after: AfterQuery = 0, limit: LimitQuery = 100
 ) -> list[TimelineEntry]:
@@ -45,7 +45,7 @@ async def session_timeline(
     return await timeline.session_timeline(session_id, after=after, limit=limit)
 
 
-@post("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Add to a session's timeline")
+@post("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Add to a session's timeline", opt={"agent": "write"})
 async def add_to_session(
     session_id: SessionIdPath,
     data: JSONBody[SessionTimelineCreate],

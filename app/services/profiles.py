@@ -1,0 +1,402 @@
+"""Agent profiles: the built-ins, the user's own in MAESTRO_HOME/config.toml, and resolving one into a launch.
+
+A profile's argv is a template: `{placeholder}` fields are replaced by one session's values, each argument as a
+whole string (never split, never given to a shell); `{{` and `}}` are literal braces. config.toml is the user's
+file: it is edited with tomlkit so comments and layout survive, written atomically, and a broken file is reported
+and left alone, never overwritten or fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import string
+import tempfile
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import tomlkit
+import tomlkit.items
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.home import ensure_home
+from app.models.profiles import (
+    PROFILE_NAME_MAX,
+    PROFILE_NAME_PATTERN,
+    RESERVED_ENV_PREFIX,
+    Launch,
+    Profile,
+    ProfileInput,
+    ProfileListing,
+    ProfileWarning,
+)
+
+CONFIG_FILE = "config.toml"
+MAX_CONFIG_BYTES = 1024 * 1024
+SHELL = "shell"
+PLACEHOLDERS: frozenset[str] = frozenset(
+    "shell prompt system_prompt task_prompt prompt_file manifest session_id project_id working_dir".split()
+)
+NAME_RE = re.compile(PROFILE_NAME_PATTERN)
+
+BUILTINS: dict[str, ProfileInput] = {
+    "shell": ProfileInput(
+        argv=["{shell}"],
+        prompt_via="none",
+        description="A plain terminal: your login shell ($SHELL), no agent and no prompt.",
+    ),
+    "claude": ProfileInput(
+        argv=["claude", "--append-system-prompt", "{system_prompt}", "{task_prompt}"],
+        prompt_via="argument",
+        description="Claude Code (`claude`): Maestro's instructions appended to its system prompt, the task as the "
+        "first message.",
+    ),
+    "codex": ProfileInput(
+        argv=["codex", "{prompt}"],
+        prompt_via="argument",
+        description="OpenAI Codex CLI (`codex`): instructions and task together as the first message.",
+    ),
+    "gemini": ProfileInput(
+        argv=["gemini", "--prompt-interactive", "{prompt}"],
+        prompt_via="argument",
+        description="Gemini CLI (`gemini`): runs the prompt, then stays interactive.",
+    ),
+}
+
+# Every config.toml read-modify-write of this process goes through here, so two API edits never lose one another.
+_lock = threading.Lock()
+
+
+class _BadConfig(Exception):
+    """config.toml cannot be read or parsed; the message names the problem."""
+
+
+def config_path(home: Path) -> Path:
+    """Where the user's profiles live: MAESTRO_HOME/config.toml."""
+    return Path(home) / CONFIG_FILE
+
+
+def is_profile_name(name: str) -> bool:
+    """True if `name` is a valid profile name (the ProfileName pattern, at most 100 characters)."""
+    return isinstance(name, str) and 0 < len(name) <= PROFILE_NAME_MAX and NAME_RE.match(name) is not None
+
+
+def placeholders(argv: list[str]) -> set[str]:
+    """The placeholder names an argv template uses; InvalidInput for unknown ones or malformed braces."""
+    used: set[str] = set()
+    for arg in argv:
+        for _literal, field in _parse(arg):
+            if field is not None:
+                used.add(field)
+    return used
+
+
+def list_profiles(home: Path) -> ProfileListing:
+    """The built-ins merged with config.toml's entries, by name; config.toml problems are listed in `warnings`."""
+    entries, warnings = _load_config(home)
+    merged = {name: _profile(name, body, source="builtin") for name, body in BUILTINS.items()}
+    merged.update({name: _profile(name, body, source="config") for name, body in entries.items()})
+    return ProfileListing(items=[merged[name] for name in sorted(merged)], warnings=warnings)
+
+
+def get_profile(home: Path, name: str) -> Profile:
+    """The profile in effect under `name` (a config.toml entry wins over a built-in); NotFound lists the names."""
+    if not is_profile_name(name):
+        raise InvalidInput("invalid profile name", {"name": name})
+    listing = list_profiles(home)
+    for profile in listing.items:
+        if profile.name == name:
+            return profile
+    available = [p.name for p in listing.items]
+    raise NotFound(f"profile {name!r} not found; available: {', '.join(available)}", {"available": available})
+
+
+def save_profile(home: Path, name: str, body: ProfileInput) -> tuple[Profile, bool]:
+    """Create or replace `name` in config.toml (overriding a built-in of that name); True when it is new."""
+    if not is_profile_name(name):
+        raise InvalidInput("invalid profile name", {"name": name})
+    if name == SHELL:
+        raise InvalidInput("the shell profile cannot be overridden: it is the plain terminal", {"name": name})
+    _check(body)
+    with _lock:
+        path, doc = _editable(home)
+        table = doc.get("profiles")
+        if table is None:
+            table = tomlkit.table(is_super_table=True)  # renders as [profiles.<name>], not an empty [profiles]
+            doc["profiles"] = table
+        elif not isinstance(table, dict):
+            raise InvalidInput(f"{path}: 'profiles' is not a table; fix the file first", {"path": str(path)})
+        entry = table.get(name)
+        created = name not in BUILTINS and not _usable(name, entry)  # a skipped entry was not there for clients
+        if isinstance(entry, tomlkit.items.Table | tomlkit.items.InlineTable):
+            _fill(entry, body)  # in place, so comments inside the entry stay
+        else:
+            if entry is not None:
+                del table[name]
+            # `profiles = {…}` written inline can only hold inline tables.
+            inline = isinstance(table, tomlkit.items.InlineTable)
+            entry = tomlkit.inline_table() if inline else tomlkit.table()
+            _fill(entry, body)
+            table[name] = entry
+        _write(path, tomlkit.dumps(doc))
+    return _profile(name, body, source="config"), created
+
+
+def delete_profile(home: Path, name: str) -> None:
+    """Remove `name` from config.toml (an override: the built-in returns); Conflict for a pure built-in."""
+    if not is_profile_name(name):
+        raise InvalidInput("invalid profile name", {"name": name})
+    with _lock:
+        path, doc = _editable(home)
+        table = doc.get("profiles")
+        if isinstance(table, dict) and name in table:
+            del table[name]
+            _write(path, tomlkit.dumps(doc))
+            return
+    if name in BUILTINS:
+        raise Conflict("built-in profiles cannot be deleted", {"name": name})
+    raise NotFound(f"profile {name!r} not found", {"name": name})
+
+
+def combined_prompt(system_prompt: str, task_prompt: str) -> str:
+    """What `{prompt}` means: the system prompt, then the task prompt, a blank line apart (empty parts left out)."""
+    return "\n\n".join(part for part in (system_prompt, task_prompt) if part)
+
+
+def resolve_launch(profile: Profile, *, values: dict[str, str], env: dict[str, str]) -> Launch:
+    """Substitute one session's values into the profile's argv and find its program on the environment's PATH.
+
+    `values` are keyed by placeholder name without braces; `prompt`, when not given, is built from
+    `system_prompt` and `task_prompt`. InvalidInput names the placeholder without a value, or the program that is
+    not on PATH (nothing has been started then).
+    """
+    values = dict(values)
+    if "prompt" not in values and ("system_prompt" in values or "task_prompt" in values):
+        values["prompt"] = combined_prompt(values.get("system_prompt", ""), values.get("task_prompt", ""))
+    argv = [_substitute(profile.name, arg, values) for arg in profile.argv]
+    merged = dict(env)
+    for key, value in profile.env.items():
+        if not _reserved(key):  # save and load refuse these too; this guards a Profile built any other way
+            merged[key] = value
+    bad = [key for key, value in merged.items() if "\x00" in key or "\x00" in value]
+    if bad or any("\x00" in arg for arg in argv):
+        raise InvalidInput(f"profile {profile.name!r}: a value contains a NUL character", {"profile": profile.name})
+    program = _which(argv[0], merged.get("PATH", os.defpath), values.get("working_dir"))
+    if program is None:
+        raise InvalidInput(
+            f"profile {profile.name!r}: program {argv[0]!r} was not found on PATH",
+            {"profile": profile.name, "program": argv[0]},
+        )
+    stdin = values.get("prompt", "") if profile.prompt_via == "stdin" else None
+    return Launch(
+        profile=profile.name, argv=argv, program=program, env=merged, stdin=stdin, template=list(profile.argv)
+    )
+
+
+def _parse(arg: str) -> list[tuple[str, str | None]]:
+    """Split one argv template into (literal text, placeholder or None) pieces, refusing anything but names."""
+    pieces: list[tuple[str, str | None]] = []
+    try:
+        parsed = list(string.Formatter().parse(arg))
+    except ValueError as exc:  # a lone "{" or "}"
+        raise InvalidInput(
+            f"argument {arg!r}: {exc}; write a literal brace as {{{{ or }}}}", {"argument": arg}
+        ) from exc
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            pieces.append((literal, None))
+            continue
+        # Only bare names: no "{0}", "{}", "{x.attr}", "{x[0]}", "{x!r}" or "{x:>5}", whatever str.format allows.
+        if field not in PLACEHOLDERS or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise InvalidInput(
+                f"unknown placeholder {shown} (known: {', '.join(sorted(PLACEHOLDERS))})",
+                {"placeholder": shown, "known": sorted(PLACEHOLDERS)},
+            )
+        pieces.append((literal, field))
+    return pieces
+
+
+def _substitute(profile: str, arg: str, values: dict[str, str]) -> str:
+    out = []
+    for literal, field in _parse(arg):
+        out.append(literal)
+        if field is not None:
+            if field not in values:
+                raise InvalidInput(
+                    f"profile {profile!r}: no value for placeholder {{{field}}}",
+                    {"profile": profile, "placeholder": field},
+                )
+            out.append(values[field])
+    return "".join(out)
+
+
+def _reserved(key: str) -> bool:
+    # Upper-cased: on Windows the environment is case-insensitive, so maestro_token would shadow MAESTRO_TOKEN.
+    return key.upper().startswith(RESERVED_ENV_PREFIX)
+
+
+def _check(body: ProfileInput) -> None:
+    """The rules msgspec cannot express: known placeholders, a program in argv[0], no MAESTRO_* variables."""
+    placeholders(body.argv)
+    if not body.argv[0].strip():
+        raise InvalidInput("argv[0] must name the program", {"argv": body.argv})
+    reserved = sorted(key for key in body.env if _reserved(key))
+    if reserved:
+        raise InvalidInput(
+            f"env may not set {', '.join(reserved)}: MAESTRO_* variables belong to the server", {"env": reserved}
+        )
+
+
+def _which(program: str, path: str, working_dir: str | None) -> str | None:
+    if not program:
+        return None
+    if os.sep in program or (os.altsep and os.altsep in program):
+        # A relative path means the session's directory (where the program runs), not the server's.
+        if not os.path.isabs(program) and working_dir:
+            program = os.path.join(working_dir, program)
+        found = shutil.which(program)
+    else:
+        found = shutil.which(program, path=path)
+    return os.path.abspath(found) if found else None
+
+
+def _profile(name: str, body: ProfileInput, *, source: str) -> Profile:
+    builtin = name in BUILTINS
+    return Profile(
+        name=name,
+        description=body.description,
+        argv=list(body.argv),
+        env=dict(body.env),
+        prompt_via=body.prompt_via,
+        builtin=builtin,
+        overridden=builtin and source == "config",
+        source=source,  # type: ignore[arg-type]
+    )
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any]] | None:
+    """config.toml's text and data, None when there is none; _BadConfig when it cannot be used."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a huge file must not eat the server's memory
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _BadConfig(f"unreadable: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _BadConfig(f"larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadConfig("not UTF-8 text") from exc
+    try:
+        data = tomllib.loads(text)  # the strict parser decides what is valid TOML; tomlkit is only the editor
+    except Exception as exc:  # TOMLDecodeError, but also RecursionError on absurd nesting
+        raise _BadConfig(f"not valid TOML: {exc}") from exc
+    return text, data
+
+
+def _load_config(home: Path) -> tuple[dict[str, ProfileInput], list[ProfileWarning]]:
+    path = config_path(home)
+    try:
+        found = _read(path)
+    except _BadConfig as exc:
+        return {}, [ProfileWarning(path=str(path), message=f"{exc}; only the built-in profiles are available")]
+    if found is None:
+        return {}, []
+    table = found[1].get("profiles", {})
+    if not isinstance(table, dict):
+        return {}, [ProfileWarning(path=str(path), message="'profiles' is not a table; no profile was read from it")]
+    entries: dict[str, ProfileInput] = {}
+    warnings: list[ProfileWarning] = []
+    for name, raw in table.items():
+        try:
+            entries[name] = _entry(name, raw)
+        except (InvalidInput, msgspec.ValidationError) as exc:
+            detail = exc.detail if isinstance(exc, InvalidInput) else str(exc)
+            warnings.append(ProfileWarning(path=str(path), profile=name, message=f"skipped: {detail}"))
+    return entries, warnings
+
+
+def _entry(name: str, raw: Any) -> ProfileInput:
+    """One [profiles.<name>] table, checked by exactly the rules of the API."""
+    if not is_profile_name(name):
+        raise InvalidInput(f"invalid profile name {name!r}")
+    if name == SHELL:
+        raise InvalidInput("the shell profile cannot be overridden")
+    if not isinstance(raw, dict):
+        raise InvalidInput("not a table")
+    body = msgspec.convert(raw, ProfileInput)
+    _check(body)
+    return body
+
+
+def _usable(name: str, item: Any) -> bool:
+    if item is None:
+        return False
+    try:
+        _entry(name, item.unwrap() if hasattr(item, "unwrap") else item)
+    except (InvalidInput, msgspec.ValidationError):
+        return False
+    return True
+
+
+def _editable(home: Path) -> tuple[Path, tomlkit.TOMLDocument]:
+    """config.toml (its real file, through a symlink) parsed for editing; InvalidInput if it is broken."""
+    path = config_path(home)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # a dotfiles symlink stays a symlink; its target is edited
+    try:
+        found = _read(path)
+    except _BadConfig as exc:
+        raise InvalidInput(
+            f"{path}: {exc}; fix or remove the file first, it was left unchanged",
+            {"path": str(path), "error": str(exc)},
+        ) from exc
+    if found is None:
+        return path, tomlkit.document()
+    try:
+        return path, tomlkit.parse(found[0])
+    except Exception as exc:  # tomllib accepted it, so this is tomlkit's limit; still never overwrite the file
+        raise InvalidInput(f"{path}: cannot be edited: {exc}", {"path": str(path), "error": str(exc)}) from exc
+
+
+def _fill(entry: tomlkit.items.Table | tomlkit.items.InlineTable, body: ProfileInput) -> None:
+    argv = tomlkit.array()
+    argv.extend(body.argv)
+    entry["argv"] = argv
+    if body.env:
+        env = tomlkit.inline_table()
+        env.update(body.env)
+        entry["env"] = env
+    elif "env" in entry:
+        del entry["env"]
+    entry["prompt_via"] = body.prompt_via
+    if body.description:
+        entry["description"] = body.description
+    elif "description" in entry:
+        del entry["description"]
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, mode 0600 (a reader sees the old file or the new, never half)."""
+    if not path.parent.exists():
+        ensure_home(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

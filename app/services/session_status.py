@@ -1,0 +1,181 @@
+"""Session status and process bookkeeping: renames and status changes, exits, activity, lost sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any
+
+import msgspec
+
+from app.db.tables import Session as SessionRow
+from app.db.writer import Tx, Writer
+from app.errors import Conflict
+from app.home import pid_alive
+from app.models.common import SESSION_STATUSES, utcnow
+from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate
+from app.services.sessions import get_session
+
+
+async def update_session(writer: Writer, session_id: str, body: SessionUpdate, actor: str) -> Session:
+    """Rename and/or change status; a terminal session cannot return to a live status (409)."""
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+
+    async def op(tx: Tx) -> Session:
+        current = await get_session(session_id)
+        renamed = "name" in changes and changes["name"] != current.name
+        old_status = current.status
+        new_status = changes.get("status", old_status)
+        if not renamed and new_status == old_status:
+            return current
+        now = utcnow()
+        update: dict[str, Any] = {"updated_at": now}
+        if renamed:
+            update["name"] = changes["name"]
+        if new_status != old_status:
+            update.update(_status_update(current, new_status, now))
+        await SessionRow.update(update).where(SessionRow.id == session_id)
+        session = msgspec.structs.replace(current, **update)
+        if renamed:
+            tx.emit(
+                "session.updated",
+                project_id=session.project_id,
+                entity_id=session_id,
+                data={"session": session, "changed": ["name"]},
+            )
+        if new_status != old_status:
+            tx.emit(
+                "session.status_changed",
+                project_id=session.project_id,
+                entity_id=session_id,
+                data={"session": session, "from": old_status, "to": new_status},
+            )
+        return session
+
+    return await writer.write(op, actor)
+
+
+async def set_status(
+    writer: Writer, session_id: str, status: str, actor: str, *, only_from: Collection[str] | None = None
+) -> Session:
+    """Move a session to `status`; emits session.status_changed.
+
+    With `only_from`, nothing changes unless the session is in one of those statuses when the write runs (so a
+    background transition never overwrites what an agent or the user just set).
+    """
+
+    async def op(tx: Tx) -> Session:
+        current = await get_session(session_id)
+        if only_from is not None and current.status not in only_from:
+            return current
+        return await change_status_in(tx, current, status)
+
+    return await writer.write(op, actor)
+
+
+async def change_status_in(tx: Tx, current: Session, status: str) -> Session:
+    """Inside a write op: move a session to `status` under the status rules; emits session.status_changed."""
+    if current.status == status:
+        return current
+    now = utcnow()
+    update: dict[str, Any] = {"updated_at": now, **_status_update(current, status, now)}
+    await SessionRow.update(update).where(SessionRow.id == current.id)
+    session = msgspec.structs.replace(current, **update)
+    tx.emit(
+        "session.status_changed",
+        project_id=session.project_id,
+        entity_id=session.id,
+        data={"session": session, "from": current.status, "to": status},
+    )
+    return session
+
+
+async def record_exit(writer: Writer, session_id: str, exit_code: int, *, stopped: bool) -> Session:
+    """The process ended: completed (exit 0), failed or stopped, unless the session already ended (an agent
+    reported completion, say), which then keeps its status and gains the exit code. Clears the process fields."""
+
+    async def op(tx: Tx) -> Session:
+        current = await get_session(session_id)
+        now = utcnow()
+        update: dict[str, Any] = {"updated_at": now, "exit_code": exit_code, "host": "", "pid": None}
+        if current.status in TERMINAL_STATUSES:
+            status = current.status
+        else:
+            status = "stopped" if stopped else ("completed" if exit_code == 0 else "failed")
+            update.update(_status_update(current, status, now))
+        await SessionRow.update(update).where(SessionRow.id == session_id)
+        del update["host"], update["pid"]
+        session = msgspec.structs.replace(current, **update)
+        if status != current.status:
+            tx.emit(
+                "session.status_changed",
+                project_id=session.project_id,
+                entity_id=session_id,
+                data={"session": session, "from": current.status, "to": status},
+            )
+        else:
+            tx.emit(
+                "session.updated",
+                project_id=session.project_id,
+                entity_id=session_id,
+                data={"session": session, "changed": ["exit_code"]},
+            )
+        return session
+
+    return await writer.write(op, "maestro")
+
+
+async def touch_activity(writer: Writer, session_id: str, at: dt.datetime) -> None:
+    """Record when a session last printed (no event: it changes constantly; status changes carry events)."""
+
+    async def op(tx: Tx) -> None:
+        await SessionRow.update({SessionRow.last_activity_at: at}).where(SessionRow.id == session_id)
+
+    await writer.write(op, "maestro")
+
+
+async def set_process(writer: Writer, session_id: str, host: str, pid: int | None) -> None:
+    """Record which instance and pid run a session's process (no event: runtime bookkeeping)."""
+
+    async def op(tx: Tx) -> None:
+        await SessionRow.update({SessionRow.host: host, SessionRow.pid: pid}).where(SessionRow.id == session_id)
+
+    await writer.write(op, "maestro")
+
+
+async def live_statuses(session_ids: Collection[str]) -> dict[str, str]:
+    """The current status of each of these sessions (for the activity monitor)."""
+    if not session_ids:
+        return {}
+    rows = await SessionRow.select(SessionRow.id, SessionRow.status).where(SessionRow.id.is_in(list(session_ids)))
+    return {r["id"]: r["status"] for r in rows}
+
+
+async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
+    """At startup: this instance's sessions recorded as live whose process is gone become lost (never "running")."""
+    live = [s for s in SESSION_STATUSES if s not in TERMINAL_STATUSES]
+    rows = await SessionRow.select(SessionRow.id, SessionRow.pid).where(
+        SessionRow.status.is_in(live) & (SessionRow.host == host)
+    )
+    gone = [r["id"] for r in rows if r["pid"] is None or not pid_alive(r["pid"])]
+    for session_id in gone:
+        await set_status(writer, session_id, "lost", "maestro")
+    return len(gone)
+
+
+def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[str, Any]:
+    """The columns a status change sets: started_at on first entering running, ended_at on ending."""
+    if current.status in TERMINAL_STATUSES and new_status not in TERMINAL_STATUSES:
+        raise Conflict(
+            f"session {current.id} has ended ({current.status}); it cannot become {new_status} again",
+            {"from": current.status, "to": new_status},
+        )
+    update: dict[str, Any] = {"status": new_status}
+    if new_status == "running" and current.started_at is None:
+        update["started_at"] = now
+    # Moving between terminal statuses corrects how it ended, not when: ended_at is kept.
+    if new_status in TERMINAL_STATUSES and current.ended_at is None:
+        update["ended_at"] = now
+    return update

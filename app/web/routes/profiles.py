@@ -1,0 +1,67 @@
+"""/api/v1/profiles: the agent profiles (built-in and from MAESTRO_HOME/config.toml), read, saved and deleted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, delete, get, put
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, PathParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from app.models.profiles import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN, Profile, ProfileInput, ProfileListing
+from app.services import profiles
+
+TAGS = ["profiles"]
+ProfileNamePath = Annotated[
+    str,
+    PathParameter(
+        min_length=1, max_length=PROFILE_NAME_MAX, pattern=PROFILE_NAME_PATTERN, description="A profile name"
+    ),
+]
+
+# The handlers are sync (small reads and writes of config.toml under a lock), so they run in the thread pool.
+
+
+@get(
+    "/profiles", tags=TAGS, summary="List profiles", sync_to_thread=True, opt={"agent": "read", "agent_project": "none"}
+)
+def list_profiles(state: State) -> ProfileListing:
+    """Built-ins and config.toml's profiles by name; a broken config.toml or entry is listed in `warnings`."""
+    return profiles.list_profiles(state.maestro.settings.home)
+
+
+@get(
+    "/profiles/{name:str}",
+    tags=TAGS,
+    summary="Get a profile",
+    sync_to_thread=True,
+    opt={"agent": "read", "agent_project": "none"},
+)
+def get_profile(name: ProfileNamePath, state: State) -> Profile:
+    """The profile in effect under this name; 404 lists the available names."""
+    return profiles.get_profile(state.maestro.settings.home, name)
+
+
+@put(
+    "/profiles/{name:str}",
+    tags=TAGS,
+    summary="Create or replace a profile",
+    sync_to_thread=True,
+    status_code=HTTP_200_OK,
+    responses={HTTP_201_CREATED: ResponseSpec(data_container=Profile, description="A new profile was created")},
+)
+def put_profile(name: ProfileNamePath, data: JSONBody[ProfileInput], state: State) -> Response[Profile]:
+    """Write the profile to config.toml (201 new, 200 replaced; a built-in's name overrides it); `shell` is 400."""
+    profile, created = profiles.save_profile(state.maestro.settings.home, name, data)
+    return Response(profile, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+@delete("/profiles/{name:str}", tags=TAGS, summary="Delete a profile", sync_to_thread=True)
+def delete_profile(name: ProfileNamePath, state: State) -> None:
+    """Remove it from config.toml (an override: the built-in returns); 409 for a built-in, 404 if unknown."""
+    profiles.delete_profile(state.maestro.settings.home, name)
+
+
+ROUTES = [list_profiles, get_profile, put_profile, delete_profile]

@@ -1,0 +1,35 @@
+"""/api/v1/sessions/{id}/reports: agents report progress, blockers, needs for input, completion and errors."""
+
+from __future__ import annotations
+
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from app.db.writer import Writer
+from app.models.reports import ReportCreate, ReportResult
+from app.services import reports
+from app.web.deps import SessionIdPath
+
+
+@post(
+    "/sessions/{session_id:str}/reports",
+    tags=["sessions"],
+    summary="Report progress, a blocker, a need for input, completion or an error",
+    opt={"agent": "self"},
+    status_code=201,
+)
+async def create_report(
+    session_id: SessionIdPath,
+    data: JSONBody[ReportCreate],
+    writer: NamedDependency[Writer],
+    actor: NamedDependency[str],
+) -> ReportResult:
+    """Add a timeline entry and apply the report's status effects in one transaction (docs/api.md, Reports).
+
+    400 when `task_id` is not linked to the session, 404 unknown session, 409 the session has ended.
+    """
+    return await reports.report(writer, session_id, data, actor)
+
+
+ROUTES = [create_report]
