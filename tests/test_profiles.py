@@ -347,3 +347,21 @@ def test_resolve_merges_env_but_never_maestro_keys(tmp_path: Path):
     assert launch.program == str(program)  # looked up on the merged PATH
     assert launch.env == {"PATH": str(other), "MAESTRO_TOKEN": "real", "HOME": "/elsewhere", "KEEP": "1", "NEW": "v"}
     assert env["PATH"] == str(tmp_path / "empty")  # the caller's dict is not changed
+
+
+def test_an_argument_that_is_only_an_empty_placeholder_is_left_out(home: Path):
+    # Like the claude built-in, but with a program every machine has.
+    profile = Profile(
+        name="p",
+        description="",
+        argv=["sh", "-c", "echo [{task_prompt}]", "{system_prompt}", "{task_prompt}"],
+        env={},
+        prompt_via="argument",
+        builtin=False,
+        overridden=False,
+        source="config",
+    )
+    launch = resolve_launch(
+        profile, values={"system_prompt": "be good", "task_prompt": ""}, env={"PATH": "/bin:/usr/bin"}
+    )
+    assert launch.argv == ["sh", "-c", "echo []", "be good"]  # an empty value inside a larger argument stays

@@ -6,7 +6,10 @@ import click
 
 from app import __version__
 from app.cli.events_cmd import events
+from app.cli.report_cmd import report
 from app.cli.server_cmds import open_cmd, serve, status, stop, url
+from app.cli.session_cmds import session
+from app.cli.task_cmds import task
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +24,7 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(serve, open_browser=True)
 
 
-for command in (serve, status, stop, open_cmd, url, events):
+for command in (serve, status, stop, open_cmd, url, events, report, task, session):
     cli.add_command(command)
 
 

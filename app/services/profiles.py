@@ -177,7 +177,15 @@ def resolve_launch(profile: Profile, *, values: dict[str, str], env: dict[str, s
     values = dict(values)
     if "prompt" not in values and ("system_prompt" in values or "task_prompt" in values):
         values["prompt"] = combined_prompt(values.get("system_prompt", ""), values.get("task_prompt", ""))
-    argv = [_substitute(profile.name, arg, values) for arg in profile.argv]
+    # An argument that is only a placeholder with nothing in it is left out: `claude "{task_prompt}"` for a session
+    # without tasks starts claude with no prompt rather than with an empty one.
+    argv = [
+        _substitute(profile.name, arg, values)
+        for arg in profile.argv
+        if not (_sole_placeholder(arg) and values.get(_sole_placeholder(arg) or "") == "")
+    ]
+    if not argv:
+        raise InvalidInput(f"profile {profile.name!r}: the command is empty", {"profile": profile.name})
     merged = dict(env)
     for key, value in profile.env.items():
         if not _reserved(key):  # save and load refuse these too; this guards a Profile built any other way
@@ -195,6 +203,12 @@ def resolve_launch(profile: Profile, *, values: dict[str, str], env: dict[str, s
     return Launch(
         profile=profile.name, argv=argv, program=program, env=merged, stdin=stdin, template=list(profile.argv)
     )
+
+
+def _sole_placeholder(arg: str) -> str | None:
+    """The placeholder name when an argument is exactly one placeholder, like "{task_prompt}"."""
+    pieces = _parse(arg)
+    return pieces[0][1] if len(pieces) == 1 and pieces[0][0] == "" else None
 
 
 def _parse(arg: str) -> list[tuple[str, str | None]]:
