@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,7 +15,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers import LiveServer, live_server, maestro_env  # noqa: E402
 
-__all__ = ["LiveServer", "live_server", "maestro_env", "percentiles", "scratch_home", "seed_tasks", "rss_mib"]
+__all__ = [
+    "LiveServer",
+    "cpu_seconds",
+    "ensure_packages",
+    "live_server",
+    "maestro_env",
+    "percentiles",
+    "rss_mib",
+    "scratch_home",
+    "seed_tasks",
+    "shell_session",
+    "terminal_socket",
+]
 
 
 def scratch_home() -> Path:
@@ -92,3 +106,40 @@ def rss_mib(pid: int) -> float:
 
 def cpu_count() -> int:
     return os.cpu_count() or 1
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ensure_packages(*requirements: str) -> None:
+    """pip-install benchmark-only packages (never runtime dependencies) into this interpreter when missing."""
+    missing = [r for r in requirements if importlib.util.find_spec(r.split("=")[0].split(">")[0]) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+
+
+def shell_session(server: LiveServer, name: str = "bench", working_dir: str = "/tmp") -> str:
+    """Create a project (uniquely named after ``name``) and start a shell session in it; returns the session id."""
+    with server.client() as api:
+        body = {"name": f"{name}-{os.urandom(4).hex()}", "working_dir": working_dir}
+        project = api.post("/api/v1/projects", json=body).json()
+        response = api.post("/api/v1/sessions", json={"project_id": project["id"], "profile": "shell"})
+    if response.status_code != 201:
+        raise RuntimeError(f"POST /sessions answered {response.status_code}: {response.text}")
+    return response.json()["id"]
+
+
+def terminal_socket(server: LiveServer, session_id: str, **kwargs):
+    """websockets.connect() to a session's terminal (binary frames, no compression, no frame size limit)."""
+    import websockets
+
+    return websockets.connect(
+        f"ws://127.0.0.1:{server.port}/api/v1/sessions/{session_id}/terminal",
+        additional_headers={"Authorization": f"Bearer {server.token}"},
+        max_size=None,
+        compression=None,
+        **kwargs,
+    )

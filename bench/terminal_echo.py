@@ -9,19 +9,14 @@ import asyncio
 import json
 import time
 
-import websockets
-from common import live_server, maestro_env, percentiles, scratch_home
+from common import live_server, maestro_env, percentiles, scratch_home, shell_session, terminal_socket
 
 KEYS = 1000
 
 
 async def measure(server) -> dict:
-    with server.client() as api:
-        project = api.post("/api/v1/projects", json={"name": "echo", "working_dir": "/tmp"}).json()
-        session = api.post("/api/v1/sessions", json={"project_id": project["id"]}).json()
-    url = f"ws://127.0.0.1:{server.port}/api/v1/sessions/{session['id']}/terminal"
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {server.token}"},
-                                  compression=None) as ws:
+    """Type KEYS keys one at a time into `cat` and time each echo."""
+    async with terminal_socket(server, shell_session(server, "echo")) as ws:
         await ws.send(b"exec cat\n")
         await asyncio.sleep(0.5)
         while True:  # drain the prompt and the echoed command
@@ -44,6 +39,7 @@ async def measure(server) -> dict:
 
 
 def main() -> None:
+    """Run once on a scratch home and print the percentiles as JSON."""
     home = scratch_home()
     with live_server(home, env=maestro_env(home, SHELL="/bin/sh")) as server:
         stats = asyncio.run(measure(server))

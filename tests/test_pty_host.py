@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from app.services.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer
+from app.services.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer, pty_host
+from app.services.terminals import viewer as viewer_module
 from app.services.terminals.pty_host import PAUSE_ABOVE, READ_BATCH
 from app.services.terminals.ring import ScrollbackRing
 
@@ -200,11 +202,94 @@ def test_ring_unit() -> None:
     assert ring2.snapshot() == DROPPED_MARKER + b"6789"
 
 
+def test_ring_overwrites_in_place_like_a_naive_model() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        cap = rng.randint(1, 40)
+        ring, everything = ScrollbackRing(cap), b""
+        for _ in range(rng.randint(1, 25)):
+            size = rng.choice([0, 1, cap - 1, cap, cap + 1, rng.randint(0, 3 * cap)])
+            data = bytes(rng.choice(b"ab\n") for _ in range(size))
+            ring.append(data)
+            everything += data
+            kept = everything[-cap:]
+            assert len(ring) == len(kept) and ring.dropped == (len(everything) > cap)
+            if not ring.dropped:
+                assert ring.snapshot() == kept
+            else:
+                newline = kept.find(b"\n")
+                assert ring.snapshot() == DROPPED_MARKER + (kept[newline + 1 :] if newline != -1 else kept)
+
+
 async def test_flood_without_viewer_is_drained(tmp_path: Path) -> None:
     term = spawn(["sh", "-c", "head -c 20000000 /dev/zero | base64"], tmp_path, scrollback_bytes=65536)
     assert await asyncio.wait_for(term.wait(), 60) == 0
     assert term.output_bytes > 26_000_000
     assert len(term._ring) <= 65536
+
+
+async def test_a_stream_is_read_without_waiting_reads_and_viewed_in_large_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty_reads = 0
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        nonlocal empty_reads
+        try:
+            return real_read(fd, n)
+        except BlockingIOError:
+            empty_reads += 1
+            raise
+
+    # A read that finds the pty empty waits in the kernel for its flush worker; the host must not issue those.
+    monkeypatch.setattr(pty_host.os, "read", counting_read)
+    term = spawn(["sh", "-c", "head -c 6000000 /dev/zero | base64"], tmp_path)
+    viewer = term.attach()
+    sizes = []
+    while (chunk := await asyncio.wait_for(viewer.read(), TIMEOUT)) is not None:
+        sizes.append(len(chunk))
+        viewer.ack(len(chunk))
+    assert sum(sizes) > 8_000_000
+    assert empty_reads <= 3, empty_reads
+    # One pty read returns at most ~4 KB; while a program streams, a viewer's reads gather many of them.
+    assert sorted(sizes)[len(sizes) // 2] > 4096, sizes[:50]
+
+
+class FakeTerminal:
+    """Just what a Viewer asks of its terminal."""
+
+    finished = False
+    streaming = False
+
+    def _update_flow(self) -> None:
+        pass
+
+    def _detach(self, viewer: Viewer) -> None:
+        pass
+
+
+async def test_viewer_gathers_only_while_the_program_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(viewer_module, "GATHER_S", 30.0)  # here only the byte target may end a gather
+    term = FakeTerminal()
+    viewer = Viewer(term, b"")  # type: ignore[arg-type]
+    viewer._feed(b"x" * 100)
+    assert await asyncio.wait_for(viewer.read(), TIMEOUT) == b"x" * 100  # interactive output: returned at once
+
+    term.streaming = True
+    viewer._feed(b"a" * 4096)
+    reader = asyncio.create_task(viewer.read())
+    for _ in range(viewer_module.GATHER_BYTES // 4096 - 1):
+        await asyncio.sleep(0)
+        assert not reader.done()
+        viewer._feed(b"b" * 4096)
+    assert len(await asyncio.wait_for(reader, TIMEOUT)) == viewer_module.GATHER_BYTES
+
+    viewer._feed(b"c")
+    reader = asyncio.create_task(viewer.read())
+    await asyncio.sleep(0)
+    viewer.detach()  # ends a gather in progress: nothing more is delivered
+    assert await asyncio.wait_for(reader, TIMEOUT) is None
 
 
 async def test_stalled_viewer_pauses_child_and_others_stay_responsive(tmp_path: Path) -> None:
@@ -306,6 +391,21 @@ async def test_recording_is_asciicast_v2(tmp_path: Path) -> None:
     assert ["r", "90x30"] in [e[1:] for e in events]
     text = "".join(e[2] for e in events if e[1] == "o")
     assert "héllo" in text and "__DONE__" in text
+
+
+async def test_recording_is_buffered_until_flushed(tmp_path: Path) -> None:
+    cast = tmp_path / "live.cast"
+    term = spawn(["sh"], tmp_path, recording_path=cast)
+    try:
+        viewer = term.attach()
+        term.write(b"echo __REC''ORDED__\n")
+        await read_until(viewer, rb"__RECORDED__")
+        term.flush_recording()  # what the recording download does while the session runs
+        lines = cast.read_text(encoding="utf-8").splitlines()
+        events = [json.loads(line) for line in lines[1:]]
+        assert "__RECORDED__" in "".join(e[2] for e in events if e[1] == "o")
+    finally:
+        await term.stop(grace=1.0)
 
 
 async def test_recording_stops_at_the_cap(tmp_path: Path) -> None:

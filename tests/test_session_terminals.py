@@ -1,20 +1,26 @@
-"""Sessions in real terminals on a real server: spawn, attach, type, resize, exit, stop, reattach, lost on restart."""
+"""Sessions in real terminals on a real server: spawn, attach, type, resize, exit, stop, reattach, lost on restart,
+Ctrl-C under a flood with the server started in the background."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
 from app.home import pid_alive
-from tests.helpers import LiveServer, live_server, maestro_env, start_server
+from tests.helpers import MAESTRO, LiveServer, live_server, maestro_env, start_server
 
 
 class Term:
@@ -177,3 +183,88 @@ def test_sessions_of_a_killed_server_are_lost_after_restart(tmp_path: Path):
     while pid_alive(pid) and time.monotonic() < deadline:  # the pty hung up: the shell exits on SIGHUP
         time.sleep(0.1)
     assert not pid_alive(pid)
+
+
+def ignored_signals(pid: int) -> int:
+    """The SigIgn mask of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigIgn line for {pid}")
+
+
+@contextlib.contextmanager
+def backgrounded_server(home: Path, env: dict[str, str]) -> Iterator[tuple[LiveServer, int]]:
+    """`maestro serve` run as `cmd &` by a non-interactive sh, which starts it with SIGINT and SIGQUIT ignored.
+
+    The sh waits for its background job, so it stays our child; the server itself is stopped through the pid it
+    wrote, SIGTERM then SIGKILL, even when the test (or the start) fails.
+    """
+    pid_file = home.parent / "background-server.pid"
+    script = '"$0" "$@" & echo $! > "$MAESTRO_TEST_PID_FILE"; wait'
+    server: LiveServer | None = None
+    try:
+        server = start_server(
+            home, env={**env, "MAESTRO_TEST_PID_FILE": str(pid_file)}, command=["sh", "-c", script, *MAESTRO]
+        )
+        yield server, int(pid_file.read_text())
+    finally:
+        pid = int(pid_file.read_text()) if pid_file.exists() else None
+        for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+            if pid is None or not pid_alive(pid):
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        if server is not None:
+            try:
+                server.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads signal dispositions from /proc")
+def test_ctrl_c_and_ctrl_backslash_stop_a_flood_when_the_server_runs_in_the_background(tmp_path: Path):
+    home = tmp_path / "home"
+    with backgrounded_server(home, maestro_env(home, SHELL="/bin/sh")) as (server, server_pid):
+        # The situation under test: the server inherited SIGQUIT (and SIGINT, which uvicorn then catches; exec resets
+        # caught signals but keeps ignored ones) as ignored from its shell; without a reset every child would too.
+        assert ignored_signals(server_pid) & (1 << (signal.SIGQUIT - 1)), server.log()
+        session = spawn(server, tmp_path)
+
+        async def scenario() -> None:
+            async with attach(server, session["id"]) as ws:
+                received, tail = 0, b""
+
+                async def read_until(what: str, done, timeout: float) -> None:
+                    nonlocal received, tail
+                    deadline = time.monotonic() + timeout
+                    while not done():
+                        try:
+                            message = await asyncio.wait_for(ws.recv(), max(0.0, deadline - time.monotonic()))
+                        except TimeoutError:
+                            raise AssertionError(f"no {what} within {timeout} s; last output {tail[-200:]!r}") from None
+                        if isinstance(message, bytes):
+                            received += len(message)
+                            tail = (tail + message)[-4096:]
+                            await ws.send(json.dumps({"type": "ack", "bytes": len(message)}))
+
+                for n, key in enumerate((b"\x03", b"\x1c")):  # Ctrl-C (SIGINT), Ctrl-\ (SIGQUIT)
+                    await ws.send(b"yes\n")
+                    flood_start = received
+                    await read_until("flood", lambda start=flood_start: received - start > 1_000_000, timeout=20)
+                    await ws.send(key)
+                    await ws.send(f"echo __BA''CK{n}__\n".encode())
+                    back = f"__BACK{n}__".encode()
+                    await read_until(f"prompt after {key!r}", lambda back=back: back in tail, timeout=10)
+                    await asyncio.sleep(0.5)
+                    before = received
+                    await ws.send(f"echo __AGA''IN{n}__\n".encode())
+                    again = f"__AGAIN{n}__".encode()
+                    await read_until("echo", lambda again=again: again in tail, timeout=10)
+                    assert received - before < 1024, (key, tail[-300:])  # only the echo and a prompt: yes is gone
+
+        asyncio.run(scenario())

@@ -3,9 +3,11 @@
 POSIX backend on ptyprocess; nothing of ptyprocess leaks into the public interface, so a pywinpty backend can
 provide the same ``Terminal``/``Viewer`` later.
 
-- Output: the master fd is non-blocking and read with ``loop.add_reader``; one callback reads everything already
+- Output: the master fd is non-blocking and read with ``loop.add_reader``; one callback reads what is already
   readable (bounded by ``READ_BATCH``) and hands it on as one chunk, to the scrollback ring, the recording and every
-  attached viewer. The pty is drained whether or not anyone watches.
+  attached viewer. The pty is drained whether or not anyone watches. After the first read, a callback only reads
+  again while ``FIONREAD`` reports buffered bytes: on Linux a read (or poll) of a pty that finds nothing waits for
+  the kernel's buffer-flush worker, which stalled the whole event loop for milliseconds per flooding terminal.
 - Flow control: while any viewer has more than ``PAUSE_ABOVE`` unacknowledged bytes the reader is removed (the
   kernel buffer fills and the child blocks); it resumes once every viewer is below ``RESUME_BELOW``. A viewer's
   pending buffer therefore never exceeds ``PAUSE_ABOVE + READ_BATCH`` plus the scrollback snapshot.
@@ -15,13 +17,16 @@ provide the same ``Terminal``/``Viewer`` later.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
 import signal
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +47,8 @@ READ_BATCH = 256 * 1024
 PAUSE_ABOVE = 1024 * 1024
 RESUME_BELOW = 256 * 1024
 FINAL_DRAIN = 1024 * 1024
+STREAM_BYTES = 16 * 1024  # output without a pause ...
+STREAM_GAP_S = 0.02  # ... longer than this counts as a stream, not interactive output
 MAX_COLS, MAX_ROWS = 1000, 500
 INTERRUPT_CHARS = (0x03, 0x1C)  # Ctrl-C, Ctrl-\ : like the tty, they flush queued input and go first
 
@@ -52,6 +59,18 @@ class ProgramNotFoundError(FileNotFoundError):
     def __init__(self, program: str) -> None:
         super().__init__(errno.ENOENT, f"program not found or not executable: {program}", program)
         self.program = program
+
+
+_inq = array.array("i", [0])
+
+
+def _buffered(fd: int) -> bool:
+    """True when the pty has bytes ready for reading now (FIONREAD; never waits, unlike an empty read)."""
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, _inq)
+    except OSError:
+        return True  # unknown: let the read tell
+    return _inq[0] > 0
 
 
 def _clamp(cols: int, rows: int) -> tuple[int, int]:
@@ -79,6 +98,7 @@ class Terminal:
         self.output_bytes = 0  # total bytes read from the pty so far
         self.last_output_at = time.monotonic()  # when the program last printed (idle detection)
         self.last_input_at = 0.0  # when input was last written (0: never)
+        self._burst = 0  # bytes read without a pause longer than STREAM_GAP_S
         self.finished = False
         self._fd: int = proc.fd
         self._ring = ScrollbackRing(scrollback_bytes)
@@ -161,6 +181,11 @@ class Terminal:
         """Bytes of input queued because the pty did not take them yet."""
         return len(self._out)
 
+    @property
+    def streaming(self) -> bool:
+        """True while the program prints a continuous stream (viewers then gather larger chunks per read)."""
+        return self._burst >= STREAM_BYTES and time.monotonic() - self.last_output_at < STREAM_GAP_S
+
     def attach(self) -> Viewer:
         """A new viewer; its first read starts with the scrollback (after a marker if older output was dropped)."""
         viewer = Viewer(self, self._ring.snapshot())
@@ -219,10 +244,12 @@ class Terminal:
             self._loop.remove_reader(self._fd)
             self._reading = False
 
-    def _read_available(self, limit: int) -> bytes:
+    def _read_available(self, limit: int, *, wait_free: bool = False) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while total < limit:
+            if wait_free and chunks and not _buffered(self._fd):
+                break  # an empty read would block on the kernel's flush worker (see the module docstring)
             try:
                 chunk = os.read(self._fd, READ_SIZE)
             except BlockingIOError:
@@ -237,7 +264,7 @@ class Terminal:
         return b"".join(chunks)
 
     def _on_readable(self) -> None:
-        data = self._read_available(READ_BATCH)
+        data = self._read_available(READ_BATCH, wait_free=True)
         if data:
             self._deliver(data)
         if self._eof:
@@ -248,8 +275,10 @@ class Terminal:
             self._update_flow()
 
     def _deliver(self, data: bytes) -> None:
+        now = time.monotonic()
         self.output_bytes += len(data)
-        self.last_output_at = time.monotonic()
+        self._burst = len(data) if now - self.last_output_at > STREAM_GAP_S else self._burst + len(data)
+        self.last_output_at = now
         self._ring.append(data)
         if self._recorder is not None:
             self._recorder.output(data)

@@ -8,34 +8,70 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.services.terminals.pty_host import Terminal
 
+SMALL_CHUNK = 16 * 1024
+GATHER_BYTES = 64 * 1024
+GATHER_S = 0.002
+
 
 class Viewer:
     """One attached reader of a terminal's output (a browser tab, a CLI attach)."""
 
     def __init__(self, terminal: Terminal, snapshot: bytes) -> None:
         self._terminal = terminal
-        self._pending = bytearray(snapshot)
+        # Chunks are kept as the immutable bytes the pty host read: a read of one chunk costs no copy.
+        self._pending: list[bytes | bytearray] = [snapshot] if snapshot else []
         self.unacked = len(snapshot)
+        self._size = len(snapshot)  # bytes in _pending
         self.detached = False
         self._wake = asyncio.Event()
         if snapshot:
             self._wake.set()
 
     def _feed(self, data: bytes) -> None:
-        self._pending += data
+        pending = self._pending
+        if pending and len(data) < SMALL_CHUNK and len(pending[-1]) < SMALL_CHUNK:
+            # Many tiny reads (echoed keys, a slow printer) must not become many objects while a viewer lags.
+            last = pending[-1]
+            if not isinstance(last, bytearray):
+                last = pending[-1] = bytearray(last)
+            last += data
+        else:
+            pending.append(data)
+        self._size += len(data)
         self.unacked += len(data)
         self._wake.set()
 
     async def read(self) -> bytes | None:
         """Everything accumulated since the last read, as one chunk; None once exited (or detached) and drained."""
-        while not self._pending:
-            if self.detached or self._terminal.finished:
-                return None
+        while True:
+            while not self._pending:
+                if self.detached or self._terminal.finished:
+                    return None
+                self._wake.clear()
+                await self._wake.wait()
+            if self._size >= GATHER_BYTES or not self._terminal.streaming:
+                break
+            await self._gather()
+            if self._pending:  # detach() empties it while we wait
+                break
+        pending = self._pending
+        self._pending = []
+        self._size = 0
+        if len(pending) == 1 and isinstance(pending[0], bytes):
+            return pending[0]
+        return b"".join(pending)
+
+    async def _gather(self) -> None:
+        # While a program streams, each pty read brings ~4 KB; waiting up to GATHER_S for more turns hundreds of
+        # small WebSocket frames (and client wake-ups) into a few large ones. Short, interactive output never waits.
+        deadline = asyncio.get_running_loop().time() + GATHER_S
+        while self._size < GATHER_BYTES and not self.detached and not self._terminal.finished:
             self._wake.clear()
-            await self._wake.wait()
-        data = bytes(self._pending)
-        self._pending.clear()
-        return data
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._wake.wait()
+            except TimeoutError:
+                return
 
     def ack(self, n: int) -> None:
         """The viewer processed ``n`` more bytes (resumes a paused pty once every viewer has caught up)."""
@@ -47,5 +83,6 @@ class Viewer:
         if not self.detached:
             self.detached = True
             self._pending.clear()
+            self._size = 0
             self._wake.set()
             self._terminal._detach(self)

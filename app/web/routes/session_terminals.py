@@ -62,8 +62,9 @@ async def attach_terminal(
 
 
 async def _pump(socket: WebSocket, viewer, terminal, registry, session_id: str) -> None:
+    send = socket.send  # the ASGI send event directly: send_bytes adds two calls and a type check per frame
     while (chunk := await viewer.read()) is not None:
-        await socket.send_bytes(chunk)
+        await send({"type": "websocket.send", "bytes": chunk, "text": None})
     if terminal.exit_code is not None:
         await registry.settled(session_id)  # the record says how it ended before the client hears it
         await socket.send_text(msgspec.json.encode({"type": "exit", "exit_code": terminal.exit_code}).decode())
