@@ -24,12 +24,12 @@ from app.ids import is_id, new_id
 from app.models.common import utcnow
 from app.models.profiles import Profile
 from app.models.sessions import TERMINAL_STATUSES, Session, SessionSpawn
-from app.services import profiles, session_status, sessions
+from app.services import profile_launch, profiles, session_status, sessions
 from app.services.manifests import build_manifest, write_manifest
 from app.services.projects import get_project
 from app.services.prompts import compose_prompt
 from app.services.session_tokens import SessionGrants
-from app.services.terminals import ProgramNotFoundError, Terminal
+from app.services.terminals import Terminal
 
 log = logging.getLogger("maestro.sessions")
 
@@ -126,7 +126,7 @@ class TerminalRegistry:
                 "project_id": project.id,
                 "working_dir": project.working_dir,
             }
-            launch = profiles.resolve_launch(profile, values=values, env=env)  # 400 naming a missing program
+            launch = profile_launch.resolve_launch(profile, values=values, env=env)  # 400 naming a missing program
             if not _is_directory(project.working_dir):
                 raise InvalidInput(
                     f"cannot start session: the project's working directory does not exist: {project.working_dir}",
@@ -161,7 +161,7 @@ class TerminalRegistry:
                 recording_path=folder / "recording.cast",
                 on_exit=lambda code: self._on_exit(session_id, code),
             )
-        except (ProgramNotFoundError, NotADirectoryError, OSError) as exc:
+        except OSError as exc:  # ProgramNotFoundError and NotADirectoryError included
             self.grants.revoke(session_id)
             await session_status.set_status(self.writer, session_id, "failed", actor)
             raise InvalidInput(
