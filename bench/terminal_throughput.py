@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -162,6 +163,7 @@ def main() -> None:
 
     terminado = None if args.no_terminado else start_terminado()
     home = scratch_home()
+    homes = [home]
     rounds = []
     try:
         with contextlib.ExitStack() as stack:
@@ -169,6 +171,7 @@ def main() -> None:
             others = {}
             for tree in args.compare_tree:
                 other_home = scratch_home()
+                homes.append(other_home)
                 env = maestro_env(other_home, SHELL="/bin/sh", PYTHONPATH=str(Path(tree).resolve()))
                 others[f"maestro@{Path(tree).name}"] = stack.enter_context(live_server(other_home, env=env))
             for _ in range(args.rounds):
@@ -184,6 +187,8 @@ def main() -> None:
         if terminado is not None:
             os.killpg(terminado[0].pid, signal.SIGTERM)
             terminado[0].wait(timeout=10)
+        for scratch in homes:  # each session recorded up to 50 MB
+            shutil.rmtree(scratch.parent, ignore_errors=True)
 
     def median(name: str, key: str = "MB_per_s") -> float:
         return round(statistics.median(r[name][key] for r in rounds), 2)

@@ -262,6 +262,9 @@ class FakeTerminal:
     finished = False
     streaming = False
 
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
     def _update_flow(self) -> None:
         pass
 

@@ -378,7 +378,7 @@ class Terminal:
         self.exit_code = os.waitstatus_to_exitcode(status)
         self._exited.set_result(self.exit_code)
         for viewer in self._viewers:
-            viewer._wake.set()
+            viewer._notify()
         self._viewers.clear()
         if self._on_exit is not None:
             try:

@@ -18,14 +18,14 @@ class Viewer:
 
     def __init__(self, terminal: Terminal, snapshot: bytes) -> None:
         self._terminal = terminal
+        self._loop = terminal._loop
         # Chunks are kept as the immutable bytes the pty host read: a read of one chunk costs no copy.
         self._pending: list[bytes | bytearray] = [snapshot] if snapshot else []
         self.unacked = len(snapshot)
         self._size = len(snapshot)  # bytes in _pending
         self.detached = False
-        self._wake = asyncio.Event()
-        if snapshot:
-            self._wake.set()
+        # One bare future per wait: an asyncio.Event (and asyncio.timeout) cost more than reading the pty did.
+        self._waiter: asyncio.Future[None] | None = None
 
     def _feed(self, data: bytes) -> None:
         pending = self._pending
@@ -39,7 +39,19 @@ class Viewer:
             pending.append(data)
         self._size += len(data)
         self.unacked += len(data)
-        self._wake.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
     async def read(self) -> bytes | None:
         """Everything accumulated since the last read, as one chunk; None once exited (or detached) and drained."""
@@ -47,8 +59,7 @@ class Viewer:
             while not self._pending:
                 if self.detached or self._terminal.finished:
                     return None
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait()
             if self._size >= GATHER_BYTES or not self._terminal.streaming:
                 break
             await self._gather()
@@ -64,14 +75,19 @@ class Viewer:
     async def _gather(self) -> None:
         # While a program streams, each pty read brings ~4 KB; waiting up to GATHER_S for more turns hundreds of
         # small WebSocket frames (and client wake-ups) into a few large ones. Short, interactive output never waits.
-        deadline = asyncio.get_running_loop().time() + GATHER_S
-        while self._size < GATHER_BYTES and not self.detached and not self._terminal.finished:
-            self._wake.clear()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._wake.wait()
-            except TimeoutError:
-                return
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            self._notify()
+
+        timer = self._loop.call_later(GATHER_S, expire)
+        try:
+            while self._size < GATHER_BYTES and not expired and not self.detached and not self._terminal.finished:
+                await self._wait()
+        finally:
+            timer.cancel()
 
     def ack(self, n: int) -> None:
         """The viewer processed ``n`` more bytes (resumes a paused pty once every viewer has caught up)."""
@@ -84,5 +100,5 @@ class Viewer:
             self.detached = True
             self._pending.clear()
             self._size = 0
-            self._wake.set()
+            self._notify()
             self._terminal._detach(self)
