@@ -9,7 +9,7 @@ import pytest
 
 from app.db.engine import close_database, open_database
 from app.db.writer import Tx, Writer
-from app.services.event_stream import EventHub, Filter, SlowConsumer
+from app.services.events.hub import EventHub, Filter, SlowConsumer
 from app.settings import Settings
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.db.tables import TABLES, Event, Project, Session, Task, TaskDependency, TaskSession, TimelineEntry
 from app.ids import is_id
-from app.services.legacy_rules import is_secret, legacy_id, parse_date, parse_timestamp
+from app.services.transfer.legacy_rules import is_secret, legacy_id, parse_date, parse_timestamp
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_maestro"
 ERROR_KEYS = {"status_code", "detail", "extra"}

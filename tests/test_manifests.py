@@ -16,9 +16,9 @@ from app.errors import InvalidInput
 from app.ids import new_id
 from app.models import manifests as models
 from app.models.manifests import MANIFEST_VERSION, Manifest
-from app.services import manifests
-from app.services.manifests import build_manifest, manifest_schema, write_manifest
-from app.services.prompts import ROLE_INSTRUCTIONS, compose_prompt
+from app.services.agents import manifests
+from app.services.agents.manifests import build_manifest, manifest_schema, write_manifest
+from app.services.agents.prompts import ROLE_INSTRUCTIONS, compose_prompt
 from app.settings import Settings
 from tests.conftest import PORT
 from tests.test_dependencies import depend

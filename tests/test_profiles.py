@@ -11,8 +11,8 @@ import pytest
 
 from app.errors import InvalidInput
 from app.models.profiles import Profile, ProfileInput
-from app.services.profile_launch import placeholders, resolve_launch
-from app.services.profiles import BUILTINS, get_profile, list_profiles, save_profile
+from app.services.agents.launch import placeholders, resolve_launch
+from app.services.agents.profiles import BUILTINS, get_profile, list_profiles, save_profile
 
 API = "/api/v1/profiles"
 BUILTIN_NAMES = ["claude", "codex", "gemini", "shell"]

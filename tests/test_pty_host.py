@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from app.services.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer, pty_host
-from app.services.terminals import viewer as viewer_module
-from app.services.terminals.pty_host import PAUSE_ABOVE, READ_BATCH
-from app.services.terminals.ring import ScrollbackRing
+from app.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer, pty_host
+from app.terminals import viewer as viewer_module
+from app.terminals.pty_host import PAUSE_ABOVE, READ_BATCH
+from app.terminals.ring import ScrollbackRing
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pty backend")
 
@@ -262,33 +262,30 @@ class FakeTerminal:
     finished = False
     streaming = False
 
-    def __init__(self) -> None:
-        self._loop = asyncio.get_running_loop()
-
-    def _update_flow(self) -> None:
+    def viewer_acked(self) -> None:
         pass
 
-    def _detach(self, viewer: Viewer) -> None:
+    def viewer_detached(self, viewer: Viewer) -> None:
         pass
 
 
 async def test_viewer_gathers_only_while_the_program_streams(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(viewer_module, "GATHER_S", 30.0)  # here only the byte target may end a gather
     term = FakeTerminal()
-    viewer = Viewer(term, b"")  # type: ignore[arg-type]
-    viewer._feed(b"x" * 100)
+    viewer = Viewer(term, asyncio.get_running_loop(), b"")
+    viewer.feed(b"x" * 100)
     assert await asyncio.wait_for(viewer.read(), TIMEOUT) == b"x" * 100  # interactive output: returned at once
 
     term.streaming = True
-    viewer._feed(b"a" * 4096)
+    viewer.feed(b"a" * 4096)
     reader = asyncio.create_task(viewer.read())
     for _ in range(viewer_module.GATHER_BYTES // 4096 - 1):
         await asyncio.sleep(0)
         assert not reader.done()
-        viewer._feed(b"b" * 4096)
+        viewer.feed(b"b" * 4096)
     assert len(await asyncio.wait_for(reader, TIMEOUT)) == viewer_module.GATHER_BYTES
 
-    viewer._feed(b"c")
+    viewer.feed(b"c")
     reader = asyncio.create_task(viewer.read())
     await asyncio.sleep(0)
     viewer.detach()  # ends a gather in progress: nothing more is delivered

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services.sessions import create_session_record
+from app.services.sessions.records import create_session_record
 from app.web import MaestroApp
 
 MISSING_SES = "ses_0000000000000000000000"
@@ -29,7 +29,7 @@ async def make_task(client: httpx.AsyncClient, project_id: str, status: str = "t
 
 async def make_session(app: MaestroApp, project_id: str, task_ids=(), status: str = "running") -> str:
     session = await create_session_record(
-        app.state.writer(),
+        app.runtime.writer,
         project_id=project_id,
         name="worker",
         profile="shell",

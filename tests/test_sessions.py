@@ -11,7 +11,7 @@ from app.db.tables import Event, Task
 from app.errors import InvalidInput, NotFound
 from app.ids import is_id, new_id
 from app.models.common import utcnow
-from app.services.sessions import create_session_record
+from app.services.sessions.records import create_session_record
 from app.web import MaestroApp
 
 MISSING_SES = "ses_0000000000000000000000"
@@ -43,7 +43,7 @@ async def make_session(app: MaestroApp, project_id: str, **kwargs):
         "actor": "api",
         **kwargs,
     }
-    return await create_session_record(app.state.writer(), project_id=project_id, **args)
+    return await create_session_record(app.runtime.writer, project_id=project_id, **args)
 
 
 async def events_after(seq: int = 0) -> list[dict]:

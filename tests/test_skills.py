@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from app.services.skills import MAX_SKILL_BYTES, discover, find
+from app.services.agents.skills import MAX_SKILL_BYTES, discover, find
 from app.settings import Settings
 from tests.test_sessions import make_project
 

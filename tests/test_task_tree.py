@@ -11,7 +11,7 @@ from app.db.tables import Session as SessionRow
 from app.db.tables import Task as TaskRow
 from app.ids import new_id
 from app.models.common import utcnow
-from app.services.tasks import purge_project_tasks
+from app.services.tasks.commands import purge_project_tasks
 from app.web import MaestroApp
 from tests.test_tasks import API, events_of, make_project, make_task
 
@@ -230,6 +230,6 @@ async def test_purge_project_tasks_handles_deep_trees(app: MaestroApp, client: h
     await deep_chain(client, pid, 1200)
     await make_task(client, pid, "second root")
     kept = await make_task(client, other, "kept")
-    purged = await app.state.writer().write(lambda tx: purge_project_tasks(pid), "api")
+    purged = await app.runtime.writer.write(lambda tx: purge_project_tasks(pid), "api")
     assert purged == 1201
     assert [r["id"] for r in await TaskRow.select(TaskRow.id)] == [kept["id"]]

@@ -21,7 +21,7 @@ from app.db.tables import Event, Project, Session, Task, TaskDependency, TaskSes
 from app.ids import new_id
 from app.models.common import utcnow
 from app.models.transfer import ExportDocument
-from app.services import transfer
+from app.services.transfer import documents as transfer
 from app.settings import Settings
 from app.web import create_app
 from tests.conftest import BASE_URL, PORT

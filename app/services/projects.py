@@ -15,8 +15,8 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.ids import new_id
 from app.models.common import utcnow
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
-from app.services.base import is_unique_violation, write
-from app.services.tasks import purge_project_tasks
+from app.services.tasks.commands import purge_project_tasks
+from app.services.writes import is_unique_violation, write
 
 
 async def list_projects() -> list[Project]:

@@ -9,8 +9,7 @@ from app.db.writer import Tx, Writer
 from app.errors import InvalidInput, NotFound
 from app.models.common import utcnow
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
-from app.services.sessions import session_project
-from app.services.task_queries import task_project
+from app.services.owners import session_project, task_project
 
 KINDS = ("progress", "blocked", "needs_input", "milestone", "error", "completed", "note")
 MAX_MESSAGE = 65536

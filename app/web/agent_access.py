@@ -22,8 +22,7 @@ from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 
 from app.errors import Forbidden
-from app.services.sessions import session_project
-from app.services.task_queries import task_project
+from app.services.owners import session_project, task_project
 from app.web.gate import PRINCIPAL_KEY
 from app.web.security import Principal
 

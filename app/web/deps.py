@@ -1,14 +1,12 @@
-"""Request-scoped dependencies shared by the route modules: the writer, the acting principal, id parameters."""
+"""Request-scoped dependencies shared by the route modules: the acting principal and id/header parameters."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from litestar import Request
-from litestar.datastructures import State
 from litestar.params import HeaderParameter, PathParameter
 
-from app.db.writer import Writer
 from app.ids import id_pattern
 from app.web.gate import PRINCIPAL_KEY
 
@@ -28,11 +26,6 @@ IdempotencyKeyHeader = Annotated[
         description="Retrying a create with the same key returns the first result and creates nothing more",
     ),
 ]
-
-
-def provide_writer(state: State) -> Writer:
-    """The app's single write path."""
-    return state.maestro.writer()
 
 
 def provide_actor(request: Request) -> str:

@@ -7,28 +7,29 @@ whose lifespan in turn drives NiceGUI's startup and shutdown.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from app.services.runtime import SCOPE_KEY, Runtime
+
 API_PREFIXES = ("/api/", "/schema", "/static/")
-UI_STATE_KEY = "maestro"
 
 
 class FrontDoor:
     """Dispatches each ASGI scope to the API or the UI app."""
 
-    def __init__(self, api: ASGIApp, ui: ASGIApp, ui_state: Any) -> None:
+    def __init__(self, api: ASGIApp, ui: ASGIApp, runtime: Callable[[], Runtime]) -> None:
         self.api = api
         self.ui = ui
-        self.ui_state = ui_state
+        self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or is_api_path(scope["path"]):
             await self.api(scope, receive, send)
             return
         # NiceGUI pages reach the services through the scope, not through globals or HTTP.
-        scope[UI_STATE_KEY] = self.ui_state  # type: ignore[literal-required]
+        scope[SCOPE_KEY] = self.runtime()  # type: ignore[literal-required]
         await self.ui(scope, receive, send)
 
 

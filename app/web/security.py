@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from app.services.session_tokens import SessionGrants
+from app.services.sessions.tokens import SessionGrants
 from app.settings import LOOPBACK_NAMES, Settings, host_has_port
 
 COOKIE_CONTEXT = b"maestro-browser-cookie-v1"

@@ -9,8 +9,10 @@ from nicegui import ui
 
 from app import __version__
 from app.models.events import EventRecord
-from app.services import events, system
-from app.services.event_stream import EventHub, Filter
+from app.services import system
+from app.services.events import log as event_log
+from app.services.events.hub import EventHub, Filter
+from ui.runtime import runtime_of
 
 RECENT = 15
 
@@ -18,8 +20,8 @@ RECENT = 15
 @ui.page("/")
 async def home(request: Request) -> None:
     """Show the server's status; the button re-checks readiness in place."""
-    state = request.scope["maestro"]
-    settings = state.settings
+    runtime = runtime_of(request)
+    settings = runtime.settings
     ui.page_title("Maestro")
     with ui.header().classes("items-center bg-slate-800"):
         ui.label("Maestro").classes("text-xl font-bold text-amber-300")
@@ -32,13 +34,13 @@ async def home(request: Request) -> None:
         )
         with ui.card().classes("w-full"):
             ui.label("Server").classes("text-lg font-semibold")
-            db = state.database()
+            db = runtime.db
             ui.label(f"Data directory: {settings.home}").props("data-testid=home-dir")
             ui.label(f"Database: {db.backend} ({db.target})")
             status = ui.label("Readiness: not checked yet").props("data-testid=readiness")
 
             async def check() -> None:
-                result = await system.readiness(state.database())
+                result = await system.readiness(runtime.db)
                 pending = len(result.migrations.pending)
                 status.text = f"Readiness: {result.status} · {pending} pending migrations"
                 ui.notify("Database checked", type="positive" if result.status == "ready" else "warning")
@@ -48,7 +50,7 @@ async def home(request: Request) -> None:
         with ui.card().classes("w-full"):
             ui.label("Live activity").classes("text-lg font-semibold")
             feed = ui.column().classes("w-full gap-1").props("data-testid=activity")
-        await _follow_activity(state.hub, feed)
+        await _follow_activity(runtime.hub, feed)
 
 
 async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
@@ -60,7 +62,7 @@ async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
             await client.connected(timeout=15)
         except TimeoutError:
             return  # the page was fetched but no browser attached to it: nothing to keep live
-        start = max(0, await events.last_seq() - RECENT)
+        start = max(0, await event_log.last_seq() - RECENT)
         async for item in hub.subscribe(start, Filter()):
             if not isinstance(item, EventRecord):
                 continue

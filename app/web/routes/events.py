@@ -9,14 +9,15 @@ from typing import Annotated
 
 import msgspec
 from litestar import WebSocket, get, websocket
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import QueryParameter
 
 from app.ids import id_pattern, is_id
 from app.models.events import EventPage
-from app.services import events
-from app.services.event_stream import Filter, Heartbeat, Reset, SlowConsumer, parse_types
+from app.services.events import log as event_log
+from app.services.events.hub import Filter, Heartbeat, Reset, SlowConsumer, parse_types
+from app.services.runtime import Runtime
 
 
 @get("/events", tags=["events"], summary="Read the event log", opt={"agent": "read", "agent_project": "query"})
@@ -28,7 +29,7 @@ async def read_events(
     limit: Annotated[int, QueryParameter(ge=1, le=1000, description="At most this many events")] = 100,
 ) -> EventPage:
     """Committed events with seq > after, oldest first; page by passing the last seq seen as `after`."""
-    return await events.read_events(after=after, project_id=project_id, limit=limit)
+    return await event_log.read_events(after=after, project_id=project_id, limit=limit)
 
 
 log = logging.getLogger("maestro.events")
@@ -40,7 +41,7 @@ SEND_TIMEOUT_S = 10.0
 
 
 @websocket("/events", opt={"agent": "read", "agent_project": "query"})
-async def stream_events(socket: WebSocket, state: State) -> None:
+async def stream_events(socket: WebSocket, runtime: NamedDependency[Runtime]) -> None:
     """Stored events with seq > after, then live ones: ordered, each exactly once (see docs/events.md)."""
     try:
         after, flt = _stream_params(socket)
@@ -48,8 +49,8 @@ async def stream_events(socket: WebSocket, state: State) -> None:
         await socket.accept()
         await socket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
         return
-    hub = state.maestro.hub
-    heartbeat = state.maestro.settings.event_heartbeat_s
+    hub = runtime.hub
+    heartbeat = runtime.settings.event_heartbeat_s
     await socket.accept()
     pump = asyncio.create_task(_pump(socket, hub.subscribe(after, flt, heartbeat)))
     listen = asyncio.create_task(_until_disconnect(socket))

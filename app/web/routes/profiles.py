@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, delete, get, put
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.models.profiles import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN, Profile, ProfileInput, ProfileListing
-from app.services import profiles
+from app.services.agents import profiles
+from app.services.runtime import Runtime
 
 TAGS = ["profiles"]
 ProfileNamePath = Annotated[
@@ -27,9 +28,9 @@ ProfileNamePath = Annotated[
 @get(
     "/profiles", tags=TAGS, summary="List profiles", sync_to_thread=True, opt={"agent": "read", "agent_project": "none"}
 )
-def list_profiles(state: State) -> ProfileListing:
+def list_profiles(runtime: NamedDependency[Runtime]) -> ProfileListing:
     """Built-ins and config.toml's profiles by name; a broken config.toml or entry is listed in `warnings`."""
-    return profiles.list_profiles(state.maestro.settings.home)
+    return profiles.list_profiles(runtime.settings.home)
 
 
 @get(
@@ -39,9 +40,9 @@ def list_profiles(state: State) -> ProfileListing:
     sync_to_thread=True,
     opt={"agent": "read", "agent_project": "none"},
 )
-def get_profile(name: ProfileNamePath, state: State) -> Profile:
+def get_profile(name: ProfileNamePath, runtime: NamedDependency[Runtime]) -> Profile:
     """The profile in effect under this name; 404 lists the available names."""
-    return profiles.get_profile(state.maestro.settings.home, name)
+    return profiles.get_profile(runtime.settings.home, name)
 
 
 @put(
@@ -52,16 +53,18 @@ def get_profile(name: ProfileNamePath, state: State) -> Profile:
     status_code=HTTP_200_OK,
     responses={HTTP_201_CREATED: ResponseSpec(data_container=Profile, description="A new profile was created")},
 )
-def put_profile(name: ProfileNamePath, data: JSONBody[ProfileInput], state: State) -> Response[Profile]:
+def put_profile(
+    name: ProfileNamePath, data: JSONBody[ProfileInput], runtime: NamedDependency[Runtime]
+) -> Response[Profile]:
     """Write the profile to config.toml (201 new, 200 replaced; a built-in's name overrides it); `shell` is 400."""
-    profile, created = profiles.save_profile(state.maestro.settings.home, name, data)
+    profile, created = profiles.save_profile(runtime.settings.home, name, data)
     return Response(profile, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
 @delete("/profiles/{name:str}", tags=TAGS, summary="Delete a profile", sync_to_thread=True)
-def delete_profile(name: ProfileNamePath, state: State) -> None:
+def delete_profile(name: ProfileNamePath, runtime: NamedDependency[Runtime]) -> None:
     """Remove it from config.toml (an override: the built-in returns); 409 for a built-in, 404 if unknown."""
-    profiles.delete_profile(state.maestro.settings.home, name)
+    profiles.delete_profile(runtime.settings.home, name)
 
 
 ROUTES = [list_profiles, get_profile, put_profile, delete_profile]

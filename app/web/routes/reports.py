@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 
 from app.db.writer import Writer
 from app.models.reports import ReportCreate, ReportResult
-from app.services import reports
+from app.services import sessions
 from app.web.deps import SessionIdPath
 
 
@@ -29,7 +29,7 @@ async def create_report(
 
     400 when `task_id` is not linked to the session, 404 unknown session, 409 the session has ended.
     """
-    return await reports.report(writer, session_id, data, actor)
+    return await sessions.report(writer, session_id, data, actor)
 
 
 ROUTES = [create_report]

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import PathParameter
 
 from app.errors import NotFound
 from app.ids import is_id
+from app.services.runtime import Runtime
 
 TAGS = ["sessions"]
 CLOSE_NO_TERMINAL = 4404
@@ -38,19 +39,21 @@ _control = msgspec.json.Decoder(ControlMessage)
 
 @websocket("/sessions/{session_id:str}/terminal")
 async def attach_terminal(
-    socket: WebSocket, session_id: Annotated[str, PathParameter(description="A session id (ses_…)")], state: State
+    socket: WebSocket,
+    session_id: Annotated[str, PathParameter(description="A session id (ses_…)")],
+    runtime: NamedDependency[Runtime],
 ) -> None:
     """Binary frames: output (scrollback first) and input. Text frames: JSON control (see docs/api.md)."""
     await socket.accept()
     try:
         if not is_id(session_id, "ses"):
             raise NotFound("not a session id")
-        terminal = state.maestro.terminals().get(session_id)
+        terminal = runtime.runner.get(session_id)
     except NotFound as exc:
         await socket.close(code=CLOSE_NO_TERMINAL, reason=exc.detail[:120])
         return
     viewer = terminal.attach()
-    pump = asyncio.create_task(_pump(socket, viewer, terminal, state.maestro.terminals(), session_id))
+    pump = asyncio.create_task(_pump(socket, viewer, terminal, runtime.runner, session_id))
     listen = asyncio.create_task(_listen(socket, viewer, terminal))
     try:
         await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
@@ -16,7 +15,8 @@ from app.db.writer import Writer
 from app.ids import id_pattern
 from app.models.common import SessionStatus
 from app.models.sessions import LinkUpdate, Session, SessionSpawn, SessionUpdate, TaskLink
-from app.services import session_status, sessions
+from app.services import sessions
+from app.services.runtime import Runtime
 from app.web.deps import SessionIdPath, TaskIdPath
 
 TAGS = ["sessions"]
@@ -28,12 +28,14 @@ TAGS = ["sessions"]
     summary="Start a session in a terminal",
     opt={"agent": "orchestrator", "agent_project": "body"},
 )
-async def spawn_session(data: JSONBody[SessionSpawn], state: State, actor: NamedDependency[str]) -> Session:
+async def spawn_session(
+    data: JSONBody[SessionSpawn], runtime: NamedDependency[Runtime], actor: NamedDependency[str]
+) -> Session:
     """Write the manifest, then run the profile's program in a pty in the project's working directory.
 
     400 naming the program when the profile's program is missing; nothing is created then.
     """
-    return await state.maestro.terminals().spawn(data, actor=actor)
+    return await runtime.runner.spawn(data, actor=actor)
 
 
 @post(
@@ -43,9 +45,11 @@ async def spawn_session(data: JSONBody[SessionSpawn], state: State, actor: Named
     status_code=HTTP_200_OK,
     opt={"agent": "orchestrator"},
 )
-async def stop_session(session_id: SessionIdPath, state: State, actor: NamedDependency[str]) -> Session:
+async def stop_session(
+    session_id: SessionIdPath, runtime: NamedDependency[Runtime], actor: NamedDependency[str]
+) -> Session:
     """HUP, TERM, then KILL the session's process group after a grace period; the session ends as stopped."""
-    return await state.maestro.terminals().stop(session_id, actor)
+    return await runtime.runner.stop(session_id, actor)
 
 
 @get(
@@ -56,9 +60,9 @@ async def stop_session(session_id: SessionIdPath, state: State, actor: NamedDepe
     opt={"agent": "read"},
     responses={HTTP_200_OK: ResponseSpec(data_container=str, media_type="application/x-asciicast")},
 )
-async def get_recording(session_id: SessionIdPath, state: State) -> Stream:
+async def get_recording(session_id: SessionIdPath, runtime: NamedDependency[Runtime]) -> Stream:
     """The asciicast v2 recording (output and resizes) so far, playable with `asciinema play`; 404 if none."""
-    chunks = await state.maestro.terminals().recording(session_id)
+    chunks = await runtime.runner.recording(session_id)
     return Stream(
         chunks,
         media_type="application/x-asciicast",
@@ -111,7 +115,7 @@ async def update_session(
     actor: NamedDependency[str],
 ) -> Session:
     """Change name and/or status; an ended session (completed, failed, stopped, lost) cannot become live (409)."""
-    return await session_status.update_session(writer, session_id, data, actor)
+    return await sessions.update_session(writer, session_id, data, actor)
 
 
 @post(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
 from app.ids import id_pattern
 from app.models.common import SKILL_NAME_MAX, SKILL_NAME_PATTERN
 from app.models.skills import Skill, SkillListing
-from app.services import skills
+from app.services.agents import skills
+from app.services.runtime import Runtime
 
 TAGS = ["skills"]
 ProjectQuery = Annotated[
@@ -25,15 +26,15 @@ SkillNamePath = Annotated[
 
 
 @get("/skills", tags=TAGS, summary="List skills", opt={"agent": "read", "agent_project": "query_optional"})
-async def list_skills(state: State, project_id: ProjectQuery = None) -> SkillListing:
+async def list_skills(runtime: NamedDependency[Runtime], project_id: ProjectQuery = None) -> SkillListing:
     """Global skills, plus the project's own with project_id; skipped SKILL.md files are listed in `warnings`."""
-    return await skills.list_skills(state.maestro.settings.home, project_id)
+    return await skills.list_skills(runtime.settings.home, project_id)
 
 
 @get("/skills/{name:str}", tags=TAGS, summary="Get a skill", opt={"agent": "read", "agent_project": "query_optional"})
-async def get_skill(name: SkillNamePath, state: State, project_id: ProjectQuery = None) -> Skill:
+async def get_skill(name: SkillNamePath, runtime: NamedDependency[Runtime], project_id: ProjectQuery = None) -> Skill:
     """One skill with its `instructions` (the markdown after the front matter); 404 if unknown."""
-    return await skills.get_skill(state.maestro.settings.home, name, project_id)
+    return await skills.get_skill(runtime.settings.home, name, project_id)
 
 
 ROUTES = [list_skills, get_skill]

@@ -15,7 +15,7 @@ from app.db.writer import Writer
 from app.ids import id_pattern
 from app.models.common import TaskStatus
 from app.models.tasks import DependencyCreate, Task, TaskCreate, TaskMove, TaskNode, TaskPage, TaskSort, TaskUpdate
-from app.services import dependencies, task_queries, tasks
+from app.services import tasks
 from app.web.deps import IdempotencyKeyHeader, TaskIdPath
 from app.web.errors import ErrorBody
 
@@ -81,7 +81,7 @@ async def list_tasks(
     ] = None,
 ) -> TaskPage:
     """A page of tasks matching every filter, with an opaque cursor to the next page (null at the end)."""
-    return await task_queries.list_tasks(
+    return await tasks.list_tasks(
         project_id=project_id,
         statuses=status or (),
         parent_id=parent_id,
@@ -102,7 +102,7 @@ async def list_tasks(
 )
 async def get_task(task_id: TaskIdPath) -> Task:
     """One task with its dependencies, blocked_by and session ids."""
-    return await task_queries.get_task(task_id)
+    return await tasks.get_task(task_id)
 
 
 @patch(
@@ -146,7 +146,7 @@ async def get_tree(
     include_archived: Annotated[bool, QueryParameter(description="Also show archived descendants")] = False,
 ) -> Response[TaskNode]:
     """The nested subtree rooted at the task; children ordered by position, then id."""
-    tree = await task_queries.get_tree(task_id, include_archived=include_archived)
+    tree = await tasks.get_tree(task_id, include_archived=include_archived)
     return Response(content=encode_tree(tree), media_type=MediaType.JSON)
 
 
@@ -201,7 +201,7 @@ async def add_dependency(
     actor: NamedDependency[str],
 ) -> Task:
     """Make the task depend on another task of its project; answers the updated task (409 on a cycle)."""
-    return await dependencies.add_dependency(writer, task_id, data.depends_on, actor)
+    return await tasks.add_dependency(writer, task_id, data.depends_on, actor)
 
 
 @delete(
@@ -218,7 +218,7 @@ async def remove_dependency(
     actor: NamedDependency[str],
 ) -> None:
     """Remove the edge to `dependency_id` (the task depended on); 404 if there is none."""
-    await dependencies.remove_dependency(writer, task_id, dependency_id, actor)
+    await tasks.remove_dependency(writer, task_id, dependency_id, actor)
 
 
 ROUTES = [

@@ -17,7 +17,7 @@ from litestar.typing import FieldDefinition
 
 from app.db.writer import Writer
 from app.models.transfer import ExportDocument, ImportResult, LegacyImportReport, LegacyImportRequest
-from app.services import legacy_import, transfer
+from app.services.transfer import documents, legacy_import
 from app.settings import IMPORT_MAX_BYTES
 
 TAGS = ["export and import"]
@@ -69,9 +69,9 @@ class ExportDocumentBody(AbstractDTO[ExportDocument]):
 )
 async def export_everything() -> Stream:
     """Stream projects, tasks, dependencies, sessions, links and timelines as one `maestro-export` document."""
-    filename = transfer.export_filename()
+    filename = documents.export_filename()
     return Stream(
-        transfer.export_chunks(),
+        documents.export_chunks(),
         media_type=MediaType.JSON,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -93,7 +93,7 @@ async def import_document(
     400 for an unknown format, a newer version, wrong types or references that do not resolve; 409 naming ids (or
     project names) that already exist here.
     """
-    return await transfer.import_json(writer, data, actor)
+    return await documents.import_json(writer, data, actor)
 
 
 @post("/import/legacy", tags=TAGS, summary="Import the original Maestro's data directory")

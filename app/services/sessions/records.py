@@ -15,8 +15,8 @@ from app.errors import InvalidInput, NotFound
 from app.ids import is_id, new_id
 from app.models.common import SESSION_STATUSES, utcnow
 from app.models.sessions import TERMINAL_STATUSES, Session, TaskLink
+from app.services.owners import session_project, task_project
 from app.services.projects import require_project
-from app.services.task_queries import task_project
 
 SPAWN_SOURCES = ("ui", "cli", "api", "session")
 LINK_STATUSES = ("working", "blocked", "completed", "failed")
@@ -56,12 +56,6 @@ async def get_session(session_id: str) -> Session:
     row = await _row(session_id)
     links = await _links_of([session_id])
     return _to_model(row, links.get(session_id, []))
-
-
-async def session_project(session_id: str) -> str | None:
-    """The project a session belongs to, or None if there is no such session (for other services)."""
-    row = await SessionRow.select(SessionRow.project).where(SessionRow.id == session_id).first()
-    return row["project"] if row else None
 
 
 async def create_session_record(

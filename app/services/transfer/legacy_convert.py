@@ -1,6 +1,6 @@
 """Value rules for importing the original TypeScript Maestro: ids, timestamps, text, status mappings, secrets.
 
-Everything here is pure (no I/O, no database); `app.services.legacy_import` walks the data directory and applies
+Everything here is pure (no I/O, no database); `legacy_import` walks the data directory and applies
 these rules. The mapping tables are documented in docs/api.md.
 """
 
@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from app.models.transfer import SessionRecord, SkippedItem, TaskRecord
-from app.services.legacy_rules import (
+from app.services.agents.skills import is_skill_name
+from app.services.transfer.legacy_rules import (
     DEFAULT_PRIORITY,
     DEFAULT_PROFILE,
     MAX_SKILLS,
@@ -31,7 +32,6 @@ from app.services.legacy_rules import (
     parse_date,
     parse_timestamp,
 )
-from app.services.skills import is_skill_name
 
 T = TypeVar("T")
 

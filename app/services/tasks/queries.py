@@ -61,12 +61,6 @@ async def get_task(task_id: str) -> Task:
     return (await hydrate([row]))[0]
 
 
-async def task_project(task_id: str) -> str | None:
-    """The project a task belongs to, or None if there is no such task (for other services)."""
-    row = await TaskRow.select(TaskRow.project).where(TaskRow.id == task_id).first()
-    return row["project"] if row else None
-
-
 async def get_row(task_id: str) -> dict[str, Any]:
     """The raw table row of one task, or NotFound."""
     row = await TaskRow.select().where(TaskRow.id == task_id).output(load_json=True).first()

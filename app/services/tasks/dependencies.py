@@ -8,8 +8,9 @@ from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.common import utcnow
 from app.models.tasks import Task
-from app.services.base import is_unique_violation
-from app.services.task_queries import get_row, hydrate, task_project
+from app.services.owners import task_project
+from app.services.tasks.queries import get_row, hydrate
+from app.services.writes import is_unique_violation
 
 # Is {1} reachable from {0} by following depends_on edges? UNION (not UNION ALL) keeps the walk finite.
 _REACHES_SQL = (

@@ -14,7 +14,7 @@ from app.errors import Conflict
 from app.home import pid_alive
 from app.models.common import SESSION_STATUSES, utcnow
 from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate
-from app.services.sessions import get_session
+from app.services.sessions.records import get_session
 
 
 async def update_session(writer: Writer, session_id: str, body: SessionUpdate, actor: str) -> Session:

@@ -8,9 +8,9 @@ from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput
 from app.models.reports import ReportCreate, ReportResult
 from app.models.sessions import TERMINAL_STATUSES, Session, TaskLink
-from app.services.session_status import change_status_in
-from app.services.sessions import change_link_status_in, get_session
-from app.services.tasks import apply_task_changes
+from app.services.sessions.records import change_link_status_in, get_session
+from app.services.sessions.status import change_status_in
+from app.services.tasks.commands import apply_task_changes
 from app.services.timeline import insert_entry
 
 # The timeline kind each report kind is recorded as.

@@ -28,9 +28,9 @@ from app.models.manifests import (
     Reporting,
 )
 from app.models.tasks import Task
+from app.services.agents.skills import get_skill
 from app.services.projects import get_project
-from app.services.skills import get_skill
-from app.services.task_queries import get_task, subtree_query
+from app.services.tasks.queries import get_task, subtree_query
 
 # Caps that keep a manifest (and the prompt composed from it) a reasonable size for any tree shape.
 MAX_SUBTASKS = 200

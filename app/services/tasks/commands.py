@@ -1,4 +1,4 @@
-"""Task use cases that write: create, update, move, delete (reads live in app.services.task_queries)."""
+"""Task use cases that write: create, update, move, delete (reads live in app.services.tasks.queries)."""
 
 from __future__ import annotations
 
@@ -15,28 +15,9 @@ from app.errors import Conflict, InvalidInput
 from app.ids import new_id
 from app.models.common import utcnow
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
-from app.services.base import is_foreign_key_violation, write
-from app.services.task_queries import (
-    get_row,
-    get_task,
-    get_tree,
-    hydrate,
-    list_tasks,
-    subtree_ids,
-    task_project,
-    to_model,
-)
-
-__all__ = [
-    "create_task",
-    "delete_task",
-    "get_task",
-    "get_tree",
-    "list_tasks",
-    "move_task",
-    "purge_project_tasks",
-    "update_task",
-]
+from app.services.owners import task_project
+from app.services.tasks.queries import get_row, hydrate, subtree_ids, to_model
+from app.services.writes import is_foreign_key_violation, write
 
 # Plain fields PATCH copies as given; `archived` and the first-transition timestamps are derived below.
 _PLAIN_FIELDS = ("title", "description", "status", "priority", "skills", "initial_prompt", "due_date")

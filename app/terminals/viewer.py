@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from app.services.terminals.pty_host import Terminal
+from typing import Protocol
 
 SMALL_CHUNK = 16 * 1024
 GATHER_BYTES = 64 * 1024
 GATHER_S = 0.002
 
 
+class ViewedTerminal(Protocol):
+    """What a viewer needs of the terminal it watches (the pty host's ``Terminal`` provides it)."""
+
+    @property
+    def finished(self) -> bool:
+        """True once the program has exited and its output was drained."""
+        ...
+
+    @property
+    def streaming(self) -> bool:
+        """True while the program prints a continuous stream."""
+        ...
+
+    def viewer_acked(self) -> None:
+        """A viewer caught up by some bytes: reading the pty may resume."""
+        ...
+
+    def viewer_detached(self, viewer: Viewer) -> None:
+        """A viewer went away: it no longer holds the pty back."""
+        ...
+
+
 class Viewer:
     """One attached reader of a terminal's output (a browser tab, a CLI attach)."""
 
-    def __init__(self, terminal: Terminal, snapshot: bytes) -> None:
+    def __init__(self, terminal: ViewedTerminal, loop: asyncio.AbstractEventLoop, snapshot: bytes) -> None:
         self._terminal = terminal
-        self._loop = terminal._loop
+        self._loop = loop
         # Chunks are kept as the immutable bytes the pty host read: a read of one chunk costs no copy.
         self._pending: list[bytes | bytearray] = [snapshot] if snapshot else []
         self.unacked = len(snapshot)
@@ -27,7 +46,8 @@ class Viewer:
         # One bare future per wait: an asyncio.Event (and asyncio.timeout) cost more than reading the pty did.
         self._waiter: asyncio.Future[None] | None = None
 
-    def _feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """New output from the terminal (called by the pty host for every chunk it reads)."""
         pending = self._pending
         if pending and len(data) < SMALL_CHUNK and len(pending[-1]) < SMALL_CHUNK:
             # Many tiny reads (echoed keys, a slow printer) must not become many objects while a viewer lags.
@@ -39,9 +59,10 @@ class Viewer:
             pending.append(data)
         self._size += len(data)
         self.unacked += len(data)
-        self._notify()
+        self.wake()
 
-    def _notify(self) -> None:
+    def wake(self) -> None:
+        """Wake a pending read (new output, exit, or detach)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -80,7 +101,7 @@ class Viewer:
         def expire() -> None:
             nonlocal expired
             expired = True
-            self._notify()
+            self.wake()
 
         timer = self._loop.call_later(GATHER_S, expire)
         try:
@@ -92,7 +113,7 @@ class Viewer:
     def ack(self, n: int) -> None:
         """The viewer processed ``n`` more bytes (resumes a paused pty once every viewer has caught up)."""
         self.unacked = max(0, self.unacked - max(0, int(n)))
-        self._terminal._update_flow()
+        self._terminal.viewer_acked()
 
     def detach(self) -> None:
         """Stop receiving output; never affects the process."""
@@ -100,5 +121,5 @@ class Viewer:
             self.detached = True
             self._pending.clear()
             self._size = 0
-            self._notify()
-            self._terminal._detach(self)
+            self.wake()
+            self._terminal.viewer_detached(self)

@@ -27,17 +27,16 @@ import os
 import shutil
 import signal
 import termios
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from ptyprocess import PtyProcess
 
-from app.services.terminals.process import kill_group, reset_signals, session_members
-from app.services.terminals.recording import AsciicastRecorder
-from app.services.terminals.ring import ScrollbackRing
-from app.services.terminals.viewer import Viewer
+from app.terminals.process import ExitWatcher, kill_group, reset_signals, session_alive, signal_session
+from app.terminals.recording import AsciicastRecorder
+from app.terminals.ring import ScrollbackRing
+from app.terminals.viewer import Viewer
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +110,9 @@ class Terminal:
         self._out = bytearray()
         self._writing = False
         self._exited: asyncio.Future[int] = self._loop.create_future()
-        self._pidfd: int | None = None
         os.set_blocking(self._fd, False)
         self._start_reading()
-        self._watch_exit()
+        self._exit_watch = ExitWatcher(self._loop, self.pid, self._on_reaped)
 
     # ----------------------------------------------------------------------------------------------- spawn
     @classmethod
@@ -188,7 +186,7 @@ class Terminal:
 
     def attach(self) -> Viewer:
         """A new viewer; its first read starts with the scrollback (after a marker if older output was dropped)."""
-        viewer = Viewer(self, self._ring.snapshot())
+        viewer = Viewer(self, self._loop, self._ring.snapshot())
         if not self.finished:
             self._viewers.append(viewer)
             self._update_flow()
@@ -227,9 +225,9 @@ class Terminal:
     async def stop(self, grace: float = 3.0) -> int:
         """SIGHUP to the process group (and session), SIGTERM after grace/2, SIGKILL after grace; always reaps."""
         for sig, timeout in ((signal.SIGHUP, grace / 2), (signal.SIGTERM, grace / 2), (signal.SIGKILL, 5.0)):
-            if self.finished and not self._group_alive():
+            if self.finished and not session_alive(self.pid):
                 break
-            self._signal_all(sig)
+            signal_session(self.pid, sig)
             await self._wait_gone(timeout)
         return await self.wait()
 
@@ -283,7 +281,7 @@ class Terminal:
         if self._recorder is not None:
             self._recorder.output(data)
         for viewer in self._viewers:
-            viewer._feed(data)
+            viewer.feed(data)
 
     def _update_flow(self) -> None:
         if self._eof or self.finished:
@@ -294,7 +292,12 @@ class Terminal:
         elif not self._reading and behind < RESUME_BELOW:
             self._start_reading()
 
-    def _detach(self, viewer: Viewer) -> None:
+    def viewer_acked(self) -> None:
+        """A viewer acknowledged output: resume reading once every viewer is below the resume mark."""
+        self._update_flow()
+
+    def viewer_detached(self, viewer: Viewer) -> None:
+        """A viewer went away: it no longer holds the pty back."""
         with contextlib.suppress(ValueError):
             self._viewers.remove(viewer)
         self._update_flow()
@@ -318,42 +321,11 @@ class Terminal:
             self._writing = False
 
     # ------------------------------------------------------------------------------------------ exit
-    def _watch_exit(self) -> None:
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is not None:
-            try:
-                self._pidfd = pidfd_open(self.pid)
-            except OSError:
-                self._pidfd = None
-        if self._pidfd is not None:
-            self._loop.add_reader(self._pidfd, self._try_reap)
-            return
-        threading.Thread(target=self._wait_thread, name=f"pty-wait-{self.pid}", daemon=True).start()
-
-    def _wait_thread(self) -> None:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            status = 0
-        with contextlib.suppress(RuntimeError):  # the loop may be closed already
-            self._loop.call_soon_threadsafe(self._on_reaped, status)
-
-    def _try_reap(self) -> None:
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 0
-        if pid:
-            self._on_reaped(status)
-
     def _on_reaped(self, status: int) -> None:
         if self._status is not None:
             return
         self._status = status
-        if self._pidfd is not None:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = None
+        self._exit_watch.close()
         # The child is gone: take what it left in the pty (bounded, ignoring flow control), then finish.
         if not self._eof:
             data = self._read_available(FINAL_DRAIN)
@@ -378,7 +350,7 @@ class Terminal:
         self.exit_code = os.waitstatus_to_exitcode(status)
         self._exited.set_result(self.exit_code)
         for viewer in self._viewers:
-            viewer._notify()
+            viewer.wake()
         self._viewers.clear()
         if self._on_exit is not None:
             try:
@@ -386,26 +358,10 @@ class Terminal:
             except Exception:
                 log.exception("on_exit callback of terminal %s failed", self.pid)
 
-    # ------------------------------------------------------------------------------------------ signals
-    def _signal_all(self, sig: int) -> None:
-        kill_group(self.pid, sig)
-        for pid in session_members(self.pid):
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-
-    def _group_alive(self) -> bool:
-        try:
-            os.killpg(self.pid, 0)
-        except ProcessLookupError:
-            return bool(session_members(self.pid))
-        except PermissionError:
-            return True
-        return True
-
     async def _wait_gone(self, timeout: float) -> bool:
         deadline = self._loop.time() + timeout
         while True:
-            if self.finished and not self._group_alive():
+            if self.finished and not session_alive(self.pid):
                 return True
             if self._loop.time() >= deadline:
                 return False

@@ -28,7 +28,7 @@ from app.models.profiles import (
     ProfileListing,
     ProfileWarning,
 )
-from app.services.profile_launch import placeholders, reserved_env
+from app.services.agents.launch import placeholders, reserved_env
 
 CONFIG_FILE = "config.toml"
 MAX_CONFIG_BYTES = 1024 * 1024

@@ -1,7 +1,7 @@
 """Import the original TypeScript Maestro's data directory (one JSON file per entity) in one transaction.
 
 Reads projects/<id>.json, tasks/<projectId>/<taskId>.json, sessions/<id>.json (and ordering/task/<projectId>.json
-for sibling order), converts each object with `app.services.legacy_convert` into an export document, then loads it
+for sibling order), converts each object with `legacy_convert` into an export document, then loads it
 exactly like POST /import does. Session environments are never stored: they are dropped whole, and the values of
 secret-looking variables are also scrubbed from every imported text.
 """
@@ -35,9 +35,9 @@ from app.models.transfer import (
     TaskRecord,
     TimelineRecord,
 )
-from app.services import legacy_convert as convert
-from app.services import legacy_rules as rules
-from app.services.transfer import load_document, validate_document
+from app.services.transfer import legacy_convert as convert
+from app.services.transfer import legacy_rules as rules
+from app.services.transfer.documents import load_document, validate_document
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 DROPPED_TASK_FIELDS = ("images", "referenceTaskIds", "agentIds", "teamMemberId", "teamMemberIds", "teamId", "pinned")

@@ -1,19 +1,17 @@
-"""Running sessions: spawn a profile's program in a pty with its manifest, watch it, stop it, find it again.
+"""The session runner: spawns an agent (a profile's program in a pty, with its manifest), stops it, finds it again.
 
-One `TerminalRegistry` per server instance holds the live `Terminal`s by session id. The database keeps the
-record (status, exit code, which instance and pid host it); the registry keeps the process, its session token
-and the activity monitor that moves sessions between running, idle and needs_input.
+One `SessionRunner` per server instance holds the live `Terminal`s by session id. The database keeps the record
+(status, exit code, which instance and pid host it); the runner keeps the process, its session token and the
+activity monitor (`app.services.sessions.activity`) that moves sessions between running, idle and needs_input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import logging
 import os
-import time
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -21,21 +19,22 @@ from typing import BinaryIO
 from app.db.writer import Writer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.ids import is_id, new_id
-from app.models.common import utcnow
 from app.models.profiles import Profile
 from app.models.sessions import TERMINAL_STATUSES, Session, SessionSpawn
-from app.services import profile_launch, profiles, session_status, sessions
-from app.services.manifests import build_manifest, write_manifest
+from app.services.agents import launch as profile_launch
+from app.services.agents import profiles
+from app.services.agents.manifests import build_manifest, write_manifest
+from app.services.agents.prompts import compose_prompt
 from app.services.projects import get_project
-from app.services.prompts import compose_prompt
-from app.services.session_tokens import SessionGrants
-from app.services.terminals import Terminal
+from app.services.sessions import records as sessions
+from app.services.sessions import status as session_status
+from app.services.sessions.activity import ActivityMonitor
+from app.services.sessions.tokens import SessionGrants
+from app.terminals import Terminal
 
 log = logging.getLogger("maestro.sessions")
 
 STOP_GRACE_S = 3.0
-MONITOR_INTERVAL_S = 1.0
-ACTIVITY_WRITE_S = 10.0  # last_activity_at is written at most this often per session
 
 
 def spawn_source_of(actor: str) -> str:
@@ -44,18 +43,8 @@ def spawn_source_of(actor: str) -> str:
 
 
 @dataclass
-class _Activity:
-    """What the monitor remembers about one running session between ticks."""
-
-    output_seen: float = 0.0  # the terminal's last_output_at when last written to the record
-    written_at: float = 0.0
-    idle_since: float | None = None
-    needs_input_since: float | None = None
-
-
-@dataclass
-class TerminalRegistry:
-    """The processes this instance runs, by session id."""
+class SessionRunner:
+    """Spawns and stops the agents this instance runs, and holds their terminals by session id."""
 
     writer: Writer
     home: Path
@@ -68,8 +57,10 @@ class TerminalRegistry:
     _terminals: dict[str, Terminal] = field(default_factory=dict)
     _stopping: set[str] = field(default_factory=set)
     _pending: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    _activity: dict[str, _Activity] = field(default_factory=dict)
-    _monitor: asyncio.Task[None] | None = None
+    _monitor: ActivityMonitor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._monitor = ActivityMonitor(self.writer, self.idle_after_s)
 
     def get(self, session_id: str) -> Terminal:
         """The running terminal of a session, or NotFound (an unknown id never creates anything)."""
@@ -169,11 +160,10 @@ class TerminalRegistry:
                 {"program": launch.argv[0], "cwd": project.working_dir},
             ) from exc
         self._terminals[session_id] = terminal
-        self._activity[session_id] = _Activity(output_seen=terminal.last_output_at)
+        self._monitor.watch(session_id, terminal)  # before any await: output from now on counts as activity
         if launch.stdin:
             terminal.write(launch.stdin.encode() + b"\r")  # typed into the terminal, as a user would
         await session_status.set_process(self.writer, session_id, self.host, terminal.pid)
-        self._ensure_monitor()
         return await session_status.set_status(self.writer, record.id, "running", actor)
 
     async def stop(self, session_id: str, actor: str) -> Session:
@@ -191,11 +181,7 @@ class TerminalRegistry:
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every session and reap every child."""
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        await self._monitor.stop()
         await asyncio.gather(*(self.stop(sid, "maestro") for sid in list(self._terminals)), return_exceptions=True)
 
     async def settled(self, session_id: str) -> None:
@@ -223,7 +209,7 @@ class TerminalRegistry:
 
     async def _record_exit(self, session_id: str, code: int) -> None:
         self._terminals.pop(session_id, None)
-        self._activity.pop(session_id, None)
+        self._monitor.forget(session_id)
         self.grants.revoke(session_id)
         stopped = session_id in self._stopping
         self._stopping.discard(session_id)
@@ -232,52 +218,15 @@ class TerminalRegistry:
         except Exception:
             log.exception("recording the exit of session %s failed", session_id)
 
-    # ------------------------------------------------------------------------------------------ activity
-    def _ensure_monitor(self) -> None:
-        if self._monitor is None or self._monitor.done():
-            self._monitor = asyncio.create_task(self._watch_activity(), name="session-activity")
 
-    async def _watch_activity(self) -> None:
-        """Once a second: last_activity_at follows output; quiet sessions become idle, busy ones running again."""
-        while self._terminals:
-            await asyncio.sleep(MONITOR_INTERVAL_S)
-            try:
-                await self._tick()
-            except Exception:
-                log.exception("session activity check failed")
-
-    async def _tick(self) -> None:
-        statuses = await session_status.live_statuses(list(self._terminals))
-        now = time.monotonic()
-        for session_id, terminal in list(self._terminals.items()):
-            seen = self._activity.get(session_id)
-            status = statuses.get(session_id)
-            if seen is None or status is None or terminal.finished:
-                continue
-            printed = terminal.last_output_at > seen.output_seen
-            quiet = now - terminal.last_output_at >= self.idle_after_s
-            if printed and (now - seen.written_at >= ACTIVITY_WRITE_S or quiet):  # exact once it goes quiet
-                seen.output_seen, seen.written_at = terminal.last_output_at, now
-                at = utcnow() - dt.timedelta(seconds=now - terminal.last_output_at)
-                await session_status.touch_activity(self.writer, session_id, at)
-            await self._transition(session_id, terminal, seen, status, now)
-
-    async def _transition(self, session_id: str, terminal: Terminal, seen: _Activity, status: str, now: float) -> None:
-        if status != "needs_input":
-            seen.needs_input_since = None
-        if status == "running" and now - terminal.last_output_at >= self.idle_after_s:
-            seen.idle_since = now
-            await session_status.set_status(self.writer, session_id, "idle", "maestro", only_from=("running",))
-        elif status == "idle" and terminal.last_output_at > (seen.idle_since or 0.0):
-            await session_status.set_status(self.writer, session_id, "running", "maestro", only_from=("idle",))
-        elif status == "needs_input":
-            if seen.needs_input_since is None:
-                seen.needs_input_since = now
-            elif terminal.last_input_at > seen.needs_input_since:  # the user answered in the terminal
-                seen.needs_input_since = None
-                await session_status.set_status(
-                    self.writer, session_id, "running", "maestro", only_from=("needs_input",)
-                )
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What sessions start from: the server's environment without MAESTRO_* (the user's token never leaks to an
+    agent), with this installation's `maestro` first on PATH so agents can run `maestro report`."""
+    env = {k: v for k, v in environ.items() if not k.startswith("MAESTRO_")}
+    tools = Path(sys.executable).parent
+    if (tools / "maestro").exists():
+        env["PATH"] = os.pathsep.join([str(tools), *[p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]])
+    return env
 
 
 def _profile(home: Path, name: str) -> Profile:

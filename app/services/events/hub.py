@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.models.events import EventRecord
-from app.services import events as event_log
+from app.services.events import log as event_log
 
 log = logging.getLogger("maestro.events")
 

@@ -1,0 +1,119 @@
+"""The running app's parts in one typed handle, and the lifecycle that opens and closes them in order.
+
+`open_runtime(settings, …)` is used by the composition root (app/web/app.py) and by tests alike; routes, NiceGUI
+pages and tests all reach the database, writer, event hub and session runner through the `Runtime` it yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.db.engine import Database, close_database, open_database
+from app.db.writer import Writer
+from app.models.events import EventRecord
+from app.services.events.hub import EventHub
+from app.services.events.retention import prune_forever
+from app.services.sessions.runner import SessionRunner, child_environment
+from app.services.sessions.status import mark_live_sessions_lost
+from app.services.sessions.tokens import SessionGrants
+from app.settings import Settings
+
+log = logging.getLogger("maestro")
+
+SCOPE_KEY = "maestro.runtime"  # where the front door puts the Runtime in a NiceGUI request's ASGI scope
+SHUTDOWN_STEP_S = 5.0  # four steps stay well inside any supervisor's stop timeout
+
+OnCommit = Callable[[list[EventRecord]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What one running app is made of (valid between startup and shutdown)."""
+
+    settings: Settings
+    db: Database
+    writer: Writer
+    hub: EventHub
+    runner: SessionRunner
+    grants: SessionGrants
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    grants: SessionGrants,
+    environ: Mapping[str, str],
+    on_commit: OnCommit | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the database, start the writer, the event hub and the session runner; stop them all, bounded, on exit.
+
+    `environ` is what sessions start from (MAESTRO_* removed); `on_commit` also hears of every commit (the web
+    layer wakes other instances with it).
+    """
+    db = await open_database(settings)
+    hub = EventHub(settings.event_queue_limit)
+
+    async def published(records: list[EventRecord]) -> None:
+        hub.wake()
+        if on_commit is not None:
+            await on_commit(records)
+
+    writer = Writer(db.engine, published)
+    await writer.start()
+    runner = SessionRunner(
+        writer=writer,
+        home=settings.home,
+        host=f"{socket.gethostname()}:{settings.home}",
+        base_env=child_environment(environ),
+        api_url=f"http://127.0.0.1:{settings.port}",
+        shell=settings.shell,
+        grants=grants,
+        idle_after_s=settings.session_idle_s,
+    )
+    background: list[asyncio.Task[None]] = []
+    try:
+        lost = await mark_live_sessions_lost(writer, runner.host)
+        if lost:
+            log.info("%d session(s) whose process is gone marked lost", lost)
+        await hub.start()
+        if settings.event_retention_days is not None:
+            prune = prune_forever(writer, settings.event_retention_days)
+            background.append(asyncio.create_task(prune, name="maestro-prune"))
+        yield Runtime(settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants)
+    finally:
+        # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.
+        for task in background:
+            task.cancel()
+        await bounded("event hub shutdown", _stop_hub(hub, background))
+        await bounded("stopping sessions", runner.stop_all())
+        await bounded("writer drain", writer.stop())
+        await bounded("database close", close_database(db))
+
+
+async def _stop_hub(hub: EventHub, background: list[asyncio.Task[None]]) -> None:
+    for task in background:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await hub.stop()
+
+
+async def bounded(step: str, awaitable: Awaitable[Any], seconds: float = SHUTDOWN_STEP_S) -> None:
+    """Await a shutdown step for at most `seconds`; say which step was stuck instead of hanging."""
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        log.warning("%s did not finish within %.0f s; continuing", step, seconds)
+    except Exception:
+        log.exception("%s failed", step)
+    else:
+        if time.monotonic() - started > 1:
+            log.warning("%s took %.1f s", step, time.monotonic() - started)

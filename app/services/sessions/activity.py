@@ -1,0 +1,106 @@
+"""The activity monitor: keeps `last_activity_at` and moves running sessions between running, idle and needs_input.
+
+One task per instance, one status query a second while it watches any session. Its status writes use
+`only_from`, so they never overwrite what an agent or the user set in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+from app.db.writer import Writer
+from app.models.common import utcnow
+from app.services.sessions import status as session_status
+from app.terminals import Terminal
+
+log = logging.getLogger("maestro.sessions")
+
+MONITOR_INTERVAL_S = 1.0
+ACTIVITY_WRITE_S = 10.0  # last_activity_at is written at most this often per session
+
+
+@dataclass
+class _Seen:
+    """What the monitor remembers about one running session between ticks."""
+
+    terminal: Terminal
+    output_seen: float = 0.0  # the terminal's last_output_at when last written to the record
+    written_at: float = 0.0
+    idle_since: float | None = None
+    needs_input_since: float | None = None
+
+
+class ActivityMonitor:
+    """Watches the terminals it is given until they are forgotten."""
+
+    def __init__(self, writer: Writer, idle_after_s: float) -> None:
+        self.writer = writer
+        self.idle_after_s = idle_after_s
+        self._seen: dict[str, _Seen] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, session_id: str, terminal: Terminal) -> None:
+        """Start watching a session's terminal (the monitor task starts with the first one)."""
+        self._seen[session_id] = _Seen(terminal, output_seen=terminal.last_output_at)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="session-activity")
+
+    def forget(self, session_id: str) -> None:
+        """The session ended: stop watching it."""
+        self._seen.pop(session_id, None)
+
+    async def stop(self) -> None:
+        """Stop the monitor task (server shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while self._seen:
+            await asyncio.sleep(MONITOR_INTERVAL_S)
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("session activity check failed")
+
+    async def _tick(self) -> None:
+        statuses = await session_status.live_statuses(list(self._seen))
+        now = time.monotonic()
+        for session_id, seen in list(self._seen.items()):
+            status = statuses.get(session_id)
+            terminal = seen.terminal
+            if status is None or terminal.finished or session_id not in self._seen:
+                continue
+            printed = terminal.last_output_at > seen.output_seen
+            quiet = now - terminal.last_output_at >= self.idle_after_s
+            if printed and (now - seen.written_at >= ACTIVITY_WRITE_S or quiet):  # exact once it goes quiet
+                seen.output_seen, seen.written_at = terminal.last_output_at, now
+                at = utcnow() - dt.timedelta(seconds=now - terminal.last_output_at)
+                await session_status.touch_activity(self.writer, session_id, at)
+            await self._transition(session_id, seen, status, now)
+
+    async def _transition(self, session_id: str, seen: _Seen, status: str, now: float) -> None:
+        terminal = seen.terminal
+        if status != "needs_input":
+            seen.needs_input_since = None
+        if status == "running" and now - terminal.last_output_at >= self.idle_after_s:
+            seen.idle_since = now
+            await self._move(session_id, "running", "idle")
+        elif status == "idle" and terminal.last_output_at > (seen.idle_since or 0.0):
+            await self._move(session_id, "idle", "running")
+        elif status == "needs_input":
+            if seen.needs_input_since is None:
+                seen.needs_input_since = now
+            elif terminal.last_input_at > seen.needs_input_since:  # the user answered in the terminal
+                seen.needs_input_since = None
+                await self._move(session_id, "needs_input", "running")
+
+    async def _move(self, session_id: str, old: str, new: str) -> None:
+        await session_status.set_status(self.writer, session_id, new, "maestro", only_from=(old,))
