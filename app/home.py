@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def load_or_create_token(home: Path) -> str:
     except FileNotFoundError:
         pass
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    _write_private(path, token + "\n")
+    write_private(path, token + "\n")
     return token
 
 
@@ -59,7 +60,7 @@ class RuntimeInfo:
 def write_runtime(home: Path, info: RuntimeInfo) -> Path:
     """Publish the running server's address (mode 0600, replaced atomically)."""
     path = home / RUNTIME_FILE
-    _write_private(path, json.dumps(asdict(info), indent=2) + "\n")
+    write_private(path, json.dumps(asdict(info), indent=2) + "\n")
     return path
 
 
@@ -110,17 +111,21 @@ def live_runtime(home: Path) -> RuntimeInfo | None:
     return info if info is not None and pid_alive(info.pid) else None
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600 via a same-directory temp file and rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: str | bytes) -> None:
+    """Replace `path` atomically with `data`, mode 0600: a reader sees the old file or the new one, never half.
+
+    mkstemp creates the temp file 0600 under a unique name in the same folder, so concurrent writers never share
+    one and the rename stays on one file system.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise

@@ -10,8 +10,6 @@ from pathlib import Path
 import msgspec
 
 DEFAULT_PORT = 4580
-IMPORT_MAX_BYTES = 256 * 1024 * 1024  # POST /api/v1/import carries a whole export document
-IMPORT_PATH = "/api/v1/import"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 

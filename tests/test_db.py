@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from pathlib import Path
 
@@ -77,3 +78,20 @@ async def test_sqlite_connection_settings(tmp_path: Path, level: str):
     # WAL is a property of the file: a plain sqlite3 connection sees it too.
     with sqlite3.connect(tmp_path / "home" / "maestro.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("users_own", [None, "myproject.piccolo_conf"])
+async def test_opening_the_database_leaves_the_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, users_own: str | None
+):
+    # Agents inherit the server's environment: Maestro's Piccolo configuration must not leak into their projects.
+    if users_own is None:
+        monkeypatch.delenv("PICCOLO_CONF", raising=False)
+    else:
+        monkeypatch.setenv("PICCOLO_CONF", users_own)
+    db = await open_database(Settings(home=tmp_path / "home"))
+    try:
+        assert await pending_migrations() == []
+    finally:
+        await close_database(db)
+    assert os.environ.get("PICCOLO_CONF") == users_own

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from app.db.engine import close_database, open_database
 from app.db.writer import Tx, Writer
+from app.models.events import EventData
 from app.services.events.hub import EventHub, Filter, SlowConsumer
 from app.settings import Settings
 
@@ -30,9 +32,14 @@ async def parts(tmp_path: Path):
     await close_database(db)
 
 
+class NoteAdded(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "note.added"
+    n: int
+
+
 async def emit(writer: Writer, n: int) -> None:
     async def op(tx: Tx) -> None:
-        tx.emit("note.added", project_id=None, entity_id=None, data={"n": n})
+        tx.emit(NoteAdded(n=n), project_id=None, entity_id=None)
 
     await writer.write(op, "api")
 

@@ -15,6 +15,7 @@ import pytest
 from app.errors import InvalidInput
 from app.ids import new_id
 from app.models import manifests as models
+from app.models.common import REPORT_KINDS
 from app.models.manifests import MANIFEST_VERSION, Manifest
 from app.services.agents import manifests
 from app.services.agents.manifests import build_manifest, manifest_schema, write_manifest
@@ -308,7 +309,7 @@ def test_every_manifest_field_is_documented():
         names |= struct_fields(struct)
     missing = sorted(n for n in names if f"`{n}`" not in text)
     assert not missing, f"fields missing from docs/manifest.md: {missing}"
-    for kind in models.REPORT_KINDS:
+    for kind in REPORT_KINDS:
         assert f"`{kind}`" in text
     for variable in models.AGENT_ENV_VARS:
         assert variable in text

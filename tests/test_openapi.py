@@ -21,7 +21,7 @@ async def test_openapi_document_describes_the_api(client: httpx.AsyncClient):
     }
     assert doc["security"] == [{"BearerToken": []}]
     health = doc["paths"]["/api/v1/health"]["get"]
-    assert health["security"] == [{}]  # public: no token needed
+    assert health["security"] == []  # public: no token needed
     ready = doc["paths"]["/api/v1/ready"]["get"]
     assert {"200", "503"} <= set(ready["responses"])
     assert "security" not in ready  # inherits the global bearer requirement

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -12,6 +13,7 @@ from app.db.tables import Event, Project
 from app.db.writer import Tx, Writer
 from app.errors import Conflict
 from app.models.common import utcnow
+from app.models.events import EventData
 from app.settings import Settings
 
 
@@ -31,6 +33,11 @@ async def writer(tmp_path: Path, database_url: str | None):
     await close_database(db)
 
 
+class ProjectNamed(EventData, kw_only=True):
+    TYPE: ClassVar[str] = "project.created"
+    name: str
+
+
 def make_project(name: str):
     async def op(tx: Tx) -> str:
         if name.startswith("bad"):
@@ -40,7 +47,7 @@ def make_project(name: str):
             raise Conflict(f"{name} is refused after a partial write")
         now = utcnow()
         await Project.insert(Project(id=f"prj_{name}", name=name, working_dir="/", created_at=now, updated_at=now))
-        tx.emit("project.created", project_id=f"prj_{name}", entity_id=f"prj_{name}", data={"name": name})
+        tx.emit(ProjectNamed(name=name), project_id=f"prj_{name}", entity_id=f"prj_{name}")
         return name
 
     return op

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app.models import close_codes
+
 PERMANENT_STATUSES = {400, 401, 403, 404}
 
 
@@ -89,7 +91,7 @@ class EventFollower:
                 if exc.response.status_code in PERMANENT_STATUSES:
                     raise StreamRefused(f"event stream refused: HTTP {exc.response.status_code}") from exc
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == 4400:
+                if exc.rcvd is not None and exc.rcvd.code == close_codes.BAD_REQUEST:
                     raise StreamRefused(exc.rcvd.reason) from exc
             except OSError:
                 pass  # server down or restarting: retry

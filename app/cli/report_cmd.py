@@ -12,16 +12,11 @@ from typing import Any
 import click
 
 from app.cli.client import ApiClient, ApiError, NoServer, locate
+from app.models.common import REPORT_KINDS
 from app.settings import default_home
 
 # The command line spells the kind with a dash (a shell word); the API with an underscore.
-KINDS = {
-    "progress": "progress",
-    "blocked": "blocked",
-    "needs-input": "needs_input",
-    "complete": "complete",
-    "error": "error",
-}
+KINDS = {kind.replace("_", "-"): kind for kind in REPORT_KINDS}
 
 
 def env_value(name: str) -> str | None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from app.cli.report_cmd import api_client, echo_json
 from app.cli.task_cmds import print_table, project_or_env
-from app.models.common import SessionStatus
+from app.models.common import ROLES, SessionStatus
 
 console = Console(highlight=False)
 
@@ -31,7 +31,7 @@ def session() -> None:
 @session.command("spawn")
 @click.option("--task", "task_ids", multiple=True, metavar="TASK_ID", help="A task for the session. Repeatable.")
 @click.option("--profile", default="claude", show_default=True, help="The agent profile to run (see the profiles).")
-@click.option("--role", type=click.Choice(["worker", "orchestrator"]), default="worker", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="worker", show_default=True)
 @click.option("--name", default=None, help="Display name [default: the profile's name].")
 @click.option("--skill", "skills", multiple=True, metavar="NAME", help="A skill for the session. Repeatable.")
 @click.option(

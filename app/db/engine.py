@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
@@ -22,6 +23,7 @@ from app.db.tables import TABLES
 from app.settings import Settings
 
 BUSY_TIMEOUT_S = 10.0
+PICCOLO_CONF_VAR = "PICCOLO_CONF"
 log = logging.getLogger("maestro.db")
 _migrate_lock = asyncio.Lock()
 
@@ -66,12 +68,25 @@ async def close_database(db: Database) -> None:
 
 
 def bind(engine: Engine) -> None:
-    """Point every table, Piccolo's migration table and the migration runner at `engine`."""
+    """Point every table, Piccolo's migration table and the migration runner's configuration at `engine`."""
     for table in (*TABLES, Migration):
         table._meta.db = engine
     piccolo_conf.DB = engine
-    # Piccolo's migration runner finds its engine only through this module name.
-    os.environ["PICCOLO_CONF"] = "app.db.piccolo_conf"
+
+
+@contextlib.contextmanager
+def _piccolo_conf_for_migrations() -> Iterator[None]:
+    """Piccolo's migration runner finds its engine only through the PICCOLO_CONF variable: name our module while
+    migrations run, then restore the variable, so no agent started later inherits it (nor loses the user's own)."""
+    saved = os.environ.get(PICCOLO_CONF_VAR)
+    os.environ[PICCOLO_CONF_VAR] = piccolo_conf.__name__
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(PICCOLO_CONF_VAR, None)
+        else:
+            os.environ[PICCOLO_CONF_VAR] = saved
 
 
 async def apply_migrations(engine: Engine) -> list[str]:
@@ -82,7 +97,7 @@ async def apply_migrations(engine: Engine) -> list[str]:
         await manager.create_migration_table()
         before = set(await Migration.get_migrations_which_ran(app_name=APP_CONFIG.app_name))
         chatter = io.StringIO()  # Piccolo prints progress; keep it out of the server's output
-        with contextlib.redirect_stdout(chatter):
+        with contextlib.redirect_stdout(chatter), _piccolo_conf_for_migrations():
             result = await manager.run_migrations(APP_CONFIG)
         if not result.success:
             raise RuntimeError(f"database migration failed: {result.message}\n{chatter.getvalue()}")

@@ -25,7 +25,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.db.tables import Event
 from app.models.common import utcnow
-from app.models.events import EVENT_VERSION, EventRecord
+from app.models.events import EVENT_VERSION, EventData, EventRecord
 
 T = TypeVar("T")
 log = logging.getLogger("maestro.writer")
@@ -42,10 +42,10 @@ class Tx:
     actor: str
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def emit(self, type: str, *, project_id: str | None, entity_id: str | None, data: dict[str, Any]) -> None:
-        """Record an event; it is stored in the same transaction as the change."""
+    def emit(self, data: EventData, *, project_id: str | None, entity_id: str | None) -> None:
+        """Record an event (its type is the data's); it is stored in the same transaction as the change."""
         self.events.append(
-            {"type": type, "project_id": project_id, "entity_id": entity_id, "data": msgspec.to_builtins(data)}
+            {"type": data.TYPE, "project_id": project_id, "entity_id": entity_id, "data": msgspec.to_builtins(data)}
         )
 
 

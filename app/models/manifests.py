@@ -7,16 +7,13 @@ from typing import Literal
 
 import msgspec
 
-from app.models.common import Priority, ProjectId, SessionId, TaskId, TaskStatus
-from app.models.reports import ReportKind
-from app.models.sessions import Role
+from app.models.common import Priority, ProjectId, ReportKind, Role, SessionId, TaskId, TaskStatus
 
 # Additive changes keep the version; removing, renaming or changing the meaning of a field bumps it.
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 
 Relationship = Literal["parent", "ancestor", "subtask", "depends_on", "dependent"]
-REPORT_KINDS: tuple[str, ...] = ReportKind.__args__  # type: ignore[attr-defined]
 
 # The variables every agent process gets, in the order the docs list them.
 AGENT_ENV_VARS: tuple[str, ...] = (

@@ -6,17 +6,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.models.common import NO_NUL, Input
-from app.models.sessions import ProfileName
+from app.models.common import NO_NUL, NOT_BLANK, Input, values_of
 
 PromptVia = Literal["argument", "stdin", "file", "none"]
 ProfileSource = Literal["builtin", "config"]
-PROMPT_VIA: tuple[str, ...] = PromptVia.__args__  # type: ignore[attr-defined]
+PROMPT_VIA = values_of(PromptVia)
 
-# The route's path parameter repeats the rules of ProfileName; read them from it so the two never drift.
-PROFILE_NAME_META: msgspec.Meta = ProfileName.__metadata__[0]  # type: ignore[attr-defined]
-PROFILE_NAME_PATTERN: str = PROFILE_NAME_META.pattern  # type: ignore[assignment]
-PROFILE_NAME_MAX: int = PROFILE_NAME_META.max_length  # type: ignore[assignment]
 
 ARGV_MAX = 64
 ENV_MAX = 64
@@ -25,9 +20,41 @@ ENV_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # The server owns every MAESTRO_* variable of a session (its id, token, manifest); profiles may not set them.
 RESERVED_ENV_PREFIX = "MAESTRO_"
 
-Arg = Annotated[str, msgspec.Meta(max_length=VALUE_MAX, pattern=NO_NUL)]
-Argv = Annotated[list[Arg], msgspec.Meta(min_length=1, max_length=ARGV_MAX)]
-EnvKey = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=ENV_KEY_PATTERN)]
+# The placeholders an argv template may use, as `{name}` (`{{` and `}}` are literal braces).
+PLACEHOLDERS = (
+    "shell",
+    "prompt",
+    "system_prompt",
+    "task_prompt",
+    "prompt_file",
+    "manifest",
+    "session_id",
+    "project_id",
+    "working_dir",
+)
+# The rules the profile service checks (with friendlier messages than a regex could give), stated in the schema so
+# it allows exactly what the server accepts: braces only as known placeholders or doubled (str.format syntax, an
+# empty format spec allowed), a program in argv[0], no MAESTRO_* variable in any letter case.
+ARG_PATTERN = r"^(?:[^{}\x00]|\{\{|\}\}|\{(?:" + "|".join(PLACEHOLDERS) + r"):?\})*$"
+PROGRAM_SCHEMA = {"type": "string", "maxLength": VALUE_MAX, "allOf": [{"pattern": ARG_PATTERN}, {"pattern": NOT_BLANK}]}
+UNRESERVED_ENV_KEY = r"^(?![Mm][Aa][Ee][Ss][Tt][Rr][Oo]_)[A-Za-z_][A-Za-z0-9_]*$"
+
+# (in `allOf`: msgspec writes its own `pattern` over a `pattern` given in extra_json_schema)
+Arg = Annotated[
+    str, msgspec.Meta(max_length=VALUE_MAX, pattern=NO_NUL, extra_json_schema={"allOf": [{"pattern": ARG_PATTERN}]})
+]
+Argv = Annotated[
+    list[Arg], msgspec.Meta(min_length=1, max_length=ARGV_MAX, extra_json_schema={"prefixItems": [PROGRAM_SCHEMA]})
+]
+EnvKey = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=256,
+        pattern=ENV_KEY_PATTERN,
+        extra_json_schema={"allOf": [{"pattern": UNRESERVED_ENV_KEY}]},
+    ),
+]
 EnvValue = Annotated[str, msgspec.Meta(max_length=VALUE_MAX, pattern=NO_NUL)]
 Env = Annotated[dict[EnvKey, EnvValue], msgspec.Meta(max_length=ENV_MAX)]
 Description = Annotated[str, msgspec.Meta(max_length=VALUE_MAX, pattern=NO_NUL)]

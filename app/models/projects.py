@@ -6,14 +6,14 @@ import datetime as dt
 
 import msgspec
 
-from app.models.common import Input, LongText, Name, Path, ProjectId
+from app.models.common import AbsolutePath, Input, LongText, Name, ProjectId
 
 
 class ProjectCreate(Input):
     """Body of POST /projects. `working_dir` must be an existing absolute directory."""
 
     name: Name
-    working_dir: Path
+    working_dir: AbsolutePath
     description: LongText = ""
 
 
@@ -21,7 +21,7 @@ class ProjectUpdate(Input):
     """Body of PATCH /projects/{id}: only the fields given change."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    working_dir: Path | msgspec.UnsetType = msgspec.UNSET
+    working_dir: AbsolutePath | msgspec.UnsetType = msgspec.UNSET
     description: LongText | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-from app.models.common import Input, Message, TaskId
+from app.models.common import Input, Message, ReportKind, TaskId
 from app.models.sessions import Session, TaskLink
 from app.models.timeline import TimelineEntry
-
-ReportKind = Literal["progress", "blocked", "needs_input", "complete", "error"]
 
 
 class ReportCreate(Input):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
@@ -11,7 +11,9 @@ from app.models.common import (
     Input,
     LinkStatus,
     Name,
+    ProfileName,
     ProjectId,
+    Role,
     SessionId,
     SessionStatus,
     SkillList,
@@ -19,12 +21,6 @@ from app.models.common import (
     TaskId,
 )
 
-# Once a session has ended it stays ended; these statuses are final (docs/api.md).
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "stopped", "lost"})
-
-
-Role = Literal["worker", "orchestrator"]
-ProfileName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Cols = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Rows = Annotated[int, msgspec.Meta(ge=1, le=500)]
 TaskIdList = Annotated[list[TaskId], msgspec.Meta(max_length=100)]

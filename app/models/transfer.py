@@ -8,10 +8,14 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.models.common import (
+    NO_NUL,
+    NOT_BLANK,
+    AbsolutePath,
     Input,
     LinkStatus,
     Priority,
     ProjectId,
+    Role,
     SessionId,
     SessionStatus,
     SkillList,
@@ -20,14 +24,13 @@ from app.models.common import (
     TaskStatus,
     TimelineKind,
 )
-from app.models.common import Path as PathText
 
 EXPORT_FORMAT = "maestro-export"
 EXPORT_VERSION = 1  # bump when a field changes meaning or disappears; older documents stay importable
 
 # PostgreSQL text cannot hold NUL, so the document refuses it up front (a 400, never a failed insert).
-_NO_NUL = r"^[^\x00]*$"
-_SOME_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"
+_NO_NUL = NO_NUL
+_SOME_TEXT = NOT_BLANK
 _ABSOLUTE = r"^(?:/|[A-Za-z]:[\\/]|\\\\)[^\x00]*$"  # POSIX, drive-letter or UNC: documents may cross machines
 
 Timestamp = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -106,7 +109,7 @@ class SessionRecord(Record):
     last_activity_at: Timestamp | None
     created_at: Timestamp
     updated_at: Timestamp
-    role: Literal["worker", "orchestrator"] = "worker"  # added within format version 1: older documents omit it
+    role: Role = "worker"  # added within format version 1: older documents omit it
 
 
 class LinkRecord(Record):
@@ -129,6 +132,20 @@ class TimelineRecord(Record):
     created_at: Timestamp
 
 
+# The import checks that an entry names a task or a session or both; the schema says so too.
+TimelineEntryRow = Annotated[
+    TimelineRecord,
+    msgspec.Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"properties": {"task_id": {"type": "string"}}},
+                {"properties": {"session_id": {"type": "string"}}},
+            ]
+        }
+    ),
+]
+
+
 class ExportDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """GET /export and POST /import: everything in one versioned document; rows in primary-key order."""
 
@@ -140,7 +157,7 @@ class ExportDocument(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dependencies: list[DependencyRecord] = []
     sessions: list[SessionRecord] = []
     task_sessions: list[LinkRecord] = []
-    timeline: list[TimelineRecord] = []
+    timeline: list[TimelineEntryRow] = []
 
 
 class ImportCounts(msgspec.Struct, kw_only=True):
@@ -165,7 +182,7 @@ class ImportResult(msgspec.Struct, kw_only=True):
 class LegacyImportRequest(Input):
     """Body of POST /import/legacy: the original Maestro's data directory (e.g. ~/.maestro/data), absolute."""
 
-    data_dir: PathText
+    data_dir: AbsolutePath
 
 
 class SkippedItem(msgspec.Struct, kw_only=True):

@@ -14,6 +14,7 @@ from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.ids import new_id
 from app.models.common import utcnow
+from app.models.events import ProjectCreated, ProjectDeleted, ProjectUpdated, from_entity
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
 from app.services.tasks.commands import purge_project_tasks
 from app.services.writes import is_unique_violation, write
@@ -51,7 +52,7 @@ async def create_project(
         }
         await _insert_unique(row)
         project = _to_model(row)
-        tx.emit("project.created", project_id=project.id, entity_id=project.id, data=project)
+        tx.emit(from_entity(ProjectCreated, project), project_id=project.id, entity_id=project.id)
         return project
 
     key = ("projects.create", idempotency_key, body) if idempotency_key else None
@@ -78,12 +79,8 @@ async def update_project(writer: Writer, project_id: str, body: ProjectUpdate, a
                 raise Conflict(f"a project named {changes['name']!r} already exists") from exc
             raise
         project = msgspec.structs.replace(current, **changes)
-        tx.emit(
-            "project.updated",
-            project_id=project_id,
-            entity_id=project_id,
-            data={"project": project, "changed": sorted(k for k in changes if k != "updated_at")},
-        )
+        changed = sorted(k for k in changes if k != "updated_at")
+        tx.emit(ProjectUpdated(project=project, changed=changed), project_id=project_id, entity_id=project_id)
         return project
 
     return await writer.write(op, actor)
@@ -104,12 +101,8 @@ async def delete_project(writer: Writer, project_id: str, actor: str, *, cascade
             )
         await purge_project_tasks(project_id)  # deepest first: SQLite's cascade stops at 1,000 levels
         await ProjectRow.delete().where(ProjectRow.id == project_id)
-        tx.emit(
-            "project.deleted",
-            project_id=project_id,
-            entity_id=project_id,
-            data={"id": project_id, "deleted_tasks": tasks, "deleted_sessions": sessions},
-        )
+        deleted = ProjectDeleted(id=project_id, deleted_tasks=tasks, deleted_sessions=sessions)
+        tx.emit(deleted, project_id=project_id, entity_id=project_id)
 
     await writer.write(op, actor)
 

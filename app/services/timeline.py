@@ -7,11 +7,11 @@ from typing import Any
 from app.db.tables import TimelineEntry as EntryRow
 from app.db.writer import Tx, Writer
 from app.errors import InvalidInput, NotFound
-from app.models.common import utcnow
+from app.models.common import TIMELINE_KINDS, utcnow
+from app.models.events import TimelineAdded, from_entity
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
 from app.services.owners import session_project, task_project
 
-KINDS = ("progress", "blocked", "needs_input", "milestone", "error", "completed", "note")
 MAX_MESSAGE = 65536
 MAX_LIST = 500
 MAX_ENTRY_ID = 2**31 - 1  # entry ids are 32-bit on PostgreSQL (Serial); larger values would overflow the driver
@@ -71,8 +71,8 @@ async def add_entry(
 
     The other entity, when named, must exist in the same project (400 otherwise). Emits timeline.added.
     """
-    if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", {"kind": kind})
+    if kind not in TIMELINE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(TIMELINE_KINDS)}", {"kind": kind})
     if not isinstance(message, str) or not 1 <= len(message) <= MAX_MESSAGE:
         raise InvalidInput(f"message must be 1 to {MAX_MESSAGE} characters")
     if on not in ("task", "session") or (on == "task" and task_id is None) or (on == "session" and session_id is None):
@@ -113,7 +113,7 @@ async def insert_entry(
         created_at=now,
     )
     # entity_id: the task when the entry concerns one, else the session (data carries both ids).
-    tx.emit("timeline.added", project_id=project_id, entity_id=task_id or session_id, data=entry)
+    tx.emit(from_entity(TimelineAdded, entry), project_id=project_id, entity_id=task_id or session_id)
     return entry
 
 

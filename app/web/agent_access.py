@@ -22,13 +22,13 @@ from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 
 from app.errors import Forbidden
+from app.models import close_codes
 from app.services.owners import session_project, task_project
 from app.web.gate import PRINCIPAL_KEY
 from app.web.security import Principal
 
 GRANTS = frozenset({"read", "write", "orchestrator", "self"})
 PROJECT_SOURCES = frozenset({"path", "query", "query_optional", "body", "none"})
-CLOSE_FORBIDDEN = 4403
 
 
 async def agent_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -40,7 +40,7 @@ async def agent_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
         await _check(principal, connection, handler)
     except Forbidden as exc:
         if connection.scope["type"] == "websocket":
-            raise WebSocketException(detail=exc.detail, code=CLOSE_FORBIDDEN) from exc
+            raise WebSocketException(detail=exc.detail, code=close_codes.FORBIDDEN) from exc
         raise
 
 

@@ -8,9 +8,11 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Response, Router, route
 from litestar.config.app import AppConfig
 from litestar.di import Provide
+from litestar.enums import HttpMethod
+from litestar.handlers import HTTPRouteHandler
 from litestar.plugins import InitPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import Receive, Scope, Send
@@ -21,12 +23,13 @@ from app.services.runtime import Runtime, bounded, open_runtime
 from app.services.sessions.tokens import SessionGrants
 from app.settings import Settings
 from app.web.agent_access import agent_guard
+from app.web.bodies import strict_json_body
 from app.web.deps import provide_actor
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.frontdoor import FrontDoor
 from app.web.gate import SecurityGate
 from app.web.live import channels_plugin, follow_other_instances, wake_other_instances
-from app.web.openapi import openapi_config
+from app.web.openapi import StructSchemas, openapi_config
 from app.web.routes import (
     events,
     login_links,
@@ -63,9 +66,8 @@ class MaestroApp:
 
         self._nicegui = nicegui_app(settings)
         public = frozenset(route.path for route in self.api.routes if _is_public(route))
-        self._asgi = SecurityGate(
-            FrontDoor(self.api, self._nicegui, lambda: self.runtime), self.policy, public, settings.max_body_bytes
-        )
+        front = FrontDoor(self.api, self._nicegui, lambda: self.runtime)
+        self._asgi = SecurityGate(front, self.policy, public, settings.max_body_bytes, _larger_body_limits(self.api))
 
     @property
     def runtime(self) -> Runtime:
@@ -92,7 +94,13 @@ class MaestroApp:
             events,
             transfer,
         )
-        v1 = Router(path=API_PREFIX, route_handlers=[h for m in modules for h in m.ROUTES])
+        handlers = [h for m in modules for h in m.ROUTES]
+        v1 = Router(
+            path=API_PREFIX,
+            route_handlers=[*_options_handlers(handlers), *handlers],
+            before_request=strict_json_body,  # bodies exactly as the schema says, never coerced
+        )
+        structs = StructSchemas()  # msgspec's schemas replace Litestar's when the document is first served
         return Litestar(
             route_handlers=[
                 v1,
@@ -107,9 +115,9 @@ class MaestroApp:
             },
             guards=[agent_guard],  # what session-scoped tokens may do (app/web/agent_access.py)
             exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-            openapi_config=openapi_config(),
+            openapi_config=openapi_config(structs),
             # Our lifespan runs inside the channels plugin's (it publishes through it), hence a plugin of its own.
-            plugins=[self.channels, _LifespanAfterPlugins(self._lifespan)],
+            plugins=[self.channels, _LifespanAfterPlugins(self._lifespan), structs],
             request_max_body_size=self.settings.max_body_bytes,
             debug=False,
             logging_config=None,  # the launcher configures logging (with token redaction)
@@ -152,6 +160,41 @@ class _LifespanAfterPlugins(InitPlugin):
 def create_app(settings: Settings) -> MaestroApp:
     """Build the whole application from explicit settings."""
     return MaestroApp(settings)
+
+
+def _options_handlers(handlers: list[Any]) -> list[HTTPRouteHandler]:
+    """One OPTIONS handler per path, registered first, whose Allow lists every method of the path.
+
+    Why not Litestar's: when several handlers share a path, its default OPTIONS handler lists only the methods of
+    the first one registered (litestar#4169, fixed only in Litestar 3).
+    """
+    methods: dict[str, set[str]] = {}
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler):
+            for path in handler.paths:
+                methods.setdefault(path, {"OPTIONS"}).update(handler.http_methods)
+    return [_options_handler(path, ", ".join(sorted(allowed))) for path, allowed in methods.items()]
+
+
+def _options_handler(path: str, allow: str) -> HTTPRouteHandler:
+    @route(path, http_method=HttpMethod.OPTIONS, include_in_schema=False, sync_to_thread=False)
+    def options() -> Response[None]:
+        return Response(content=None, status_code=204, headers={"Allow": allow})
+
+    return options
+
+
+def _larger_body_limits(api: Litestar) -> dict[str, int]:
+    """Paths whose handlers accept more than the app-wide body limit; the gate, which reads bodies first, must too."""
+    limits: dict[str, int] = {}
+    for api_route in api.routes:
+        for handler in getattr(api_route, "route_handlers", []):
+            limit = (
+                handler.resolve_request_max_body_size() if hasattr(handler, "resolve_request_max_body_size") else None
+            )
+            if limit is not None and limit > (api.request_max_body_size or 0):
+                limits[api_route.path] = max(limit, limits.get(api_route.path, 0))
+    return limits
 
 
 def _is_public(route: object) -> bool:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Request
+from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, PathParameter
 
 from app.ids import id_pattern
+from app.models.common import CLIENT_ACTORS, PROJECT_ID_EXAMPLE, SESSION_ID_EXAMPLE, TASK_ID_EXAMPLE
 from app.web.gate import PRINCIPAL_KEY
 
 CLIENT_HEADER = "x-maestro-client"
-CLIENT_ACTORS = {"cli", "api", "ui"}
 
-ProjectIdPath = Annotated[str, PathParameter(pattern=id_pattern("prj"), description="A project id (prj_…)")]
-TaskIdPath = Annotated[str, PathParameter(pattern=id_pattern("tsk"), description="A task id (tsk_…)")]
-SessionIdPath = Annotated[str, PathParameter(pattern=id_pattern("ses"), description="A session id (ses_…)")]
+
+def _id_path(prefix: str, noun: str, example: str) -> Any:
+    """An id path parameter: its pattern, and an example that matches it."""
+    return PathParameter(
+        pattern=id_pattern(prefix), description=f"A {noun} id ({prefix}_…)", examples=[Example(value=example)]
+    )
+
+
+ProjectIdPath = Annotated[str, _id_path("prj", "project", PROJECT_ID_EXAMPLE)]
+TaskIdPath = Annotated[str, _id_path("tsk", "task", TASK_ID_EXAMPLE)]
+SessionIdPath = Annotated[str, _id_path("ses", "session", SESSION_ID_EXAMPLE)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(

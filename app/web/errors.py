@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
@@ -15,12 +15,17 @@ from app.errors import MaestroError
 log = logging.getLogger("maestro.errors")
 
 
-class ErrorBody(msgspec.Struct):
-    """Every API error, whatever produced it."""
+class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):  # so the schema says: these three keys, no others
+    """Every API error, whatever produced it: its HTTP status, what went wrong, and details (or null)."""
 
-    status_code: int
+    status_code: Annotated[int, msgspec.Meta(ge=400, le=599)]
     detail: str
-    extra: Any = None
+    # Always sent (no default, so the schema lists it as required): null, an object, or for validation errors a
+    # list of {message, key, source}.
+    extra: Annotated[
+        dict[str, Any] | list[Any] | None,
+        msgspec.Meta(description="null, an object naming the values at fault, or a list of validation errors"),
+    ]
 
 
 def error_body(status_code: int, detail: str, extra: Any = None) -> bytes:

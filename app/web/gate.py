@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, urlencode
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.settings import IMPORT_MAX_BYTES, IMPORT_PATH
+from app.models import close_codes
 from app.web.errors import error_body
 from app.web.security import AccessPolicy, Principal
 
@@ -33,11 +34,19 @@ PRINCIPAL_KEY = "maestro.principal"
 class SecurityGate:
     """Wraps the front door; every request passes here first."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy, public_paths: frozenset[str], max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: AccessPolicy,
+        public_paths: frozenset[str],
+        max_body: int,
+        body_limits: Mapping[str, int],
+    ) -> None:
         self.app = app
         self.policy = policy
         self.public_paths = public_paths
         self.max_body = max_body
+        self.body_limits = dict(body_limits)  # paths whose route allows a larger body (the import)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -90,8 +99,8 @@ class SecurityGate:
         return None
 
     def _body_limit(self, scope: Scope) -> int:
-        """The import endpoint takes whole export documents; everything else the general limit."""
-        return IMPORT_MAX_BYTES if scope["path"] == IMPORT_PATH else self.max_body
+        """A route's own limit where it sets a larger one (the import takes whole documents); else the general one."""
+        return self.body_limits.get(scope["path"], self.max_body)
 
     def _origin_ok(self, scope: Scope, headers: dict[str, str], principal: Principal) -> bool:
         """A present Origin must be ours; a missing one is accepted only with a bearer token."""
@@ -210,7 +219,7 @@ async def _refuse(scope: Scope, send: Send, status: int, detail: str, extra: lis
         if "websocket.http.response" in (scope.get("extensions") or {}):
             await _send_http(send, "websocket.http.response", status, detail, extra, html_page=False)
         else:
-            await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+            await send({"type": "websocket.close", "code": close_codes.POLICY_VIOLATION, "reason": detail[:120]})
         return
     accept = _headers(scope).get("accept", "")
     wants_html = not scope["path"].startswith(("/api/", "/schema", "/static/")) and "text/html" in accept

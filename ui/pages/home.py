@@ -9,9 +9,7 @@ from nicegui import ui
 
 from app import __version__
 from app.models.events import EventRecord
-from app.services import system
-from app.services.events import log as event_log
-from app.services.events.hub import EventHub, Filter
+from app.services import events, system
 from ui.runtime import runtime_of
 
 RECENT = 15
@@ -53,7 +51,7 @@ async def home(request: Request) -> None:
         await _follow_activity(runtime.hub, feed)
 
 
-async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
+async def _follow_activity(hub: events.EventHub, feed: ui.column) -> None:
     """Show the newest events and keep following them live, in-process, until the page goes away."""
     client = ui.context.client
 
@@ -62,8 +60,8 @@ async def _follow_activity(hub: EventHub, feed: ui.column) -> None:
             await client.connected(timeout=15)
         except TimeoutError:
             return  # the page was fetched but no browser attached to it: nothing to keep live
-        start = max(0, await event_log.last_seq() - RECENT)
-        async for item in hub.subscribe(start, Filter()):
+        start = max(0, await events.last_seq() - RECENT)
+        async for item in hub.subscribe(start, events.Filter()):
             if not isinstance(item, EventRecord):
                 continue
             with feed:

@@ -11,11 +11,10 @@ import shutil
 import string
 
 from app.errors import InvalidInput
+from app.models import profiles as profile_models
 from app.models.profiles import RESERVED_ENV_PREFIX, Launch, Profile
 
-PLACEHOLDERS: frozenset[str] = frozenset(
-    "shell prompt system_prompt task_prompt prompt_file manifest session_id project_id working_dir".split()
-)
+PLACEHOLDERS: frozenset[str] = frozenset(profile_models.PLACEHOLDERS)
 
 
 def resolve_launch(profile: Profile, *, values: dict[str, str], env: dict[str, str]) -> Launch:

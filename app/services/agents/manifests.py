@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,12 +11,12 @@ import msgspec
 
 from app.db.tables import Task as TaskRow
 from app.errors import InvalidInput, NotFound
-from app.models.common import utcnow
+from app.home import write_private
+from app.models.common import REPORT_KINDS, ROLES, utcnow
 from app.models.manifests import (
     AGENT_ENV_VARS,
     MANIFEST_FILE,
     MANIFEST_VERSION,
-    REPORT_KINDS,
     Manifest,
     ManifestProject,
     ManifestSession,
@@ -37,7 +35,6 @@ MAX_SUBTASKS = 200
 MAX_ANCESTORS = 50
 MAX_DEPENDENCIES = 200
 MAX_DEPENDENTS = 200
-ROLES = ("worker", "orchestrator")
 
 # The ancestor chain above {} (nearest first), one round trip whatever the depth; portable SQLite/PostgreSQL SQL.
 _ANCESTORS_SQL = (
@@ -126,18 +123,7 @@ def write_manifest(manifest: Manifest, folder: Path) -> Path:
         folder.chmod(0o700)  # mkdir's mode is masked by the umask, and an existing folder keeps its own
     data = msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n"
     path = folder / MANIFEST_FILE
-    # mkstemp creates the file 0600 under a unique name, so concurrent writers never share a temp file.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{MANIFEST_FILE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_private(path, data)
     return path
 
 

@@ -7,8 +7,6 @@ a broken file is reported and left alone, never overwritten or fatal.
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 import threading
 import tomllib
 from pathlib import Path
@@ -19,10 +17,9 @@ import tomlkit
 import tomlkit.items
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.home import ensure_home
+from app.home import ensure_home, write_private
+from app.models.common import is_name
 from app.models.profiles import (
-    PROFILE_NAME_MAX,
-    PROFILE_NAME_PATTERN,
     Profile,
     ProfileInput,
     ProfileListing,
@@ -33,7 +30,6 @@ from app.services.agents.launch import placeholders, reserved_env
 CONFIG_FILE = "config.toml"
 MAX_CONFIG_BYTES = 1024 * 1024
 SHELL = "shell"
-NAME_RE = re.compile(PROFILE_NAME_PATTERN)
 
 BUILTINS: dict[str, ProfileInput] = {
     "shell": ProfileInput(
@@ -72,11 +68,6 @@ def config_path(home: Path) -> Path:
     return Path(home) / CONFIG_FILE
 
 
-def is_profile_name(name: str) -> bool:
-    """True if `name` is a valid profile name (the ProfileName pattern, at most 100 characters)."""
-    return isinstance(name, str) and 0 < len(name) <= PROFILE_NAME_MAX and NAME_RE.match(name) is not None
-
-
 def list_profiles(home: Path) -> ProfileListing:
     """The built-ins merged with config.toml's entries, by name; config.toml problems are listed in `warnings`."""
     entries, warnings = _load_config(home)
@@ -87,7 +78,7 @@ def list_profiles(home: Path) -> ProfileListing:
 
 def get_profile(home: Path, name: str) -> Profile:
     """The profile in effect under `name` (a config.toml entry wins over a built-in); NotFound lists the names."""
-    if not is_profile_name(name):
+    if not is_name(name):
         raise InvalidInput("invalid profile name", {"name": name})
     listing = list_profiles(home)
     for profile in listing.items:
@@ -99,7 +90,7 @@ def get_profile(home: Path, name: str) -> Profile:
 
 def save_profile(home: Path, name: str, body: ProfileInput) -> tuple[Profile, bool]:
     """Create or replace `name` in config.toml (overriding a built-in of that name); True when it is new."""
-    if not is_profile_name(name):
+    if not is_name(name):
         raise InvalidInput("invalid profile name", {"name": name})
     if name == SHELL:
         raise InvalidInput("the shell profile cannot be overridden: it is the plain terminal", {"name": name})
@@ -130,7 +121,7 @@ def save_profile(home: Path, name: str, body: ProfileInput) -> tuple[Profile, bo
 
 def delete_profile(home: Path, name: str) -> None:
     """Remove `name` from config.toml (an override: the built-in returns); Conflict for a pure built-in."""
-    if not is_profile_name(name):
+    if not is_name(name):
         raise InvalidInput("invalid profile name", {"name": name})
     with _lock:
         path, doc = _editable(home)
@@ -216,7 +207,7 @@ def _load_config(home: Path) -> tuple[dict[str, ProfileInput], list[ProfileWarni
 
 def _entry(name: str, raw: Any) -> ProfileInput:
     """One [profiles.<name>] table, checked by exactly the rules of the API."""
-    if not is_profile_name(name):
+    if not is_name(name):
         raise InvalidInput(f"invalid profile name {name!r}")
     if name == SHELL:
         raise InvalidInput("the shell profile cannot be overridden")
@@ -275,19 +266,7 @@ def _fill(entry: tomlkit.items.Table | tomlkit.items.InlineTable, body: ProfileI
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace `path` atomically with `text`, mode 0600 (a reader sees the old file or the new, never half)."""
+    """Replace config.toml atomically, mode 0600 (a reader sees the old file or the new, never half)."""
     if not path.parent.exists():
         ensure_home(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_private(path, text)

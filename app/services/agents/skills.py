@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,12 @@ from typing import Any
 import yaml
 
 from app.errors import InvalidInput, NotFound
-from app.models.common import SKILL_NAME_MAX, SKILL_NAME_PATTERN
+from app.models.common import is_name
 from app.models.skills import Skill, SkillListing, SkillWarning
 from app.services.projects import get_project
 
 SKILL_FILE = "SKILL.md"
 MAX_SKILL_BYTES = 256 * 1024
-NAME_RE = re.compile(SKILL_NAME_PATTERN)
 # Lowest precedence first: a later folder's skill replaces an earlier one of the same name.
 PROJECT_FOLDERS = (".claude/skills", ".maestro/skills")
 
@@ -32,11 +30,6 @@ PROJECT_FOLDERS = (".claude/skills", ".maestro/skills")
 class _Found:
     skill: Skill
     body: str
-
-
-def is_skill_name(name: str) -> bool:
-    """True if `name` is a valid skill name (the SkillName pattern, at most 100 characters)."""
-    return 0 < len(name) <= SKILL_NAME_MAX and NAME_RE.match(name) is not None
 
 
 def discover(home: Path, working_dir: str | Path | None = None) -> SkillListing:
@@ -48,7 +41,7 @@ def discover(home: Path, working_dir: str | Path | None = None) -> SkillListing:
 
 def find(home: Path, name: str, working_dir: str | Path | None = None) -> Skill:
     """One skill with its instructions (the markdown after the front matter); NotFound if unknown."""
-    if not is_skill_name(name):
+    if not is_name(name):
         raise InvalidInput("invalid skill name", {"name": name})
     found, _ = _discover(home, working_dir)
     if name not in found:
@@ -71,7 +64,7 @@ async def list_skills(home: Path, project_id: str | None = None) -> SkillListing
 
 async def get_skill(home: Path, name: str, project_id: str | None = None) -> Skill:
     """One skill (with instructions) as seen by a project, or a global one without project_id."""
-    if not is_skill_name(name):
+    if not is_name(name):
         raise InvalidInput("invalid skill name", {"name": name})
     working_dir = (await get_project(project_id)).working_dir if project_id else None
     return await asyncio.to_thread(find, home, name, working_dir)
@@ -145,7 +138,7 @@ def _load(path: Path, folder_name: str, scope: str) -> _Found | None:
     if not isinstance(name, str) or not isinstance(description, str):
         raise _Skip("front matter name and description must be strings")
     name = name.strip()
-    if not is_skill_name(name):
+    if not is_name(name):
         raise _Skip(f"invalid skill name {name!r}")
     skill = Skill(name=name, description=description.strip(), scope=scope, path=str(path))  # type: ignore[arg-type]
     return _Found(skill=skill, body=body)

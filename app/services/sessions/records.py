@@ -13,14 +13,12 @@ from app.db.tables import TaskSession
 from app.db.writer import Tx, Writer
 from app.errors import InvalidInput, NotFound
 from app.ids import is_id, new_id
-from app.models.common import SESSION_STATUSES, utcnow
-from app.models.sessions import TERMINAL_STATUSES, Session, TaskLink
+from app.models.common import ENDED_STATUSES, LINK_STATUSES, ROLES, SESSION_STATUSES, SPAWN_SOURCES, utcnow
+from app.models.events import SessionCreated, TaskLinked, TaskUnlinked, from_entity
+from app.models.sessions import Session, TaskLink
 from app.services.owners import session_project, task_project
 from app.services.projects import require_project
 
-SPAWN_SOURCES = ("ui", "cli", "api", "session")
-LINK_STATUSES = ("working", "blocked", "completed", "failed")
-ROLES = ("worker", "orchestrator")
 MAX_LIST = 500
 
 
@@ -103,7 +101,7 @@ async def create_session_record(
             "cwd": cwd,
             "exit_code": None,
             "started_at": now if status == "running" else None,
-            "ended_at": now if status in TERMINAL_STATUSES else None,
+            "ended_at": now if status in ENDED_STATUSES else None,
             "last_activity_at": None,
             "created_at": now,
             "updated_at": now,
@@ -121,9 +119,9 @@ async def create_session_record(
                 )
             )
         session = _to_model(row, links)
-        tx.emit("session.created", project_id=project_id, entity_id=session.id, data=session)
+        tx.emit(from_entity(SessionCreated, session), project_id=project_id, entity_id=session.id)
         for link in links:
-            _emit_link(tx, "task.linked", project_id, link)
+            _emit_link(tx, TaskLinked, project_id, link)
         return session
 
     return await writer.write(op, actor)
@@ -150,14 +148,14 @@ async def link_task(
                 TaskSession(task=task_id, session=session_id, status=status, created_at=now, updated_at=now)
             )
             link = TaskLink(task_id=task_id, session_id=session_id, status=status, created_at=now, updated_at=now)
-            _emit_link(tx, "task.linked", project_id, link)
+            _emit_link(tx, TaskLinked, project_id, link)
             return link, True
         link = _link_model(existing)
         if existing["status"] == status:
             return link, False  # nothing changed, so nothing to record
         await TaskSession.update({"status": status, "updated_at": now}).where(TaskSession.id == existing["id"])
         link = msgspec.structs.replace(link, status=status, updated_at=now)
-        _emit_link(tx, "task.linked", project_id, link)
+        _emit_link(tx, TaskLinked, project_id, link)
         return link, False
 
     return await writer.write(op, actor)
@@ -172,7 +170,7 @@ async def unlink_task(writer: Writer, session_id: str, task_id: str, actor: str)
         if existing is None:
             raise NotFound(f"task {task_id} is not linked to session {session_id}")
         await TaskSession.delete().where(TaskSession.id == existing["id"])
-        _emit_link(tx, "task.unlinked", project_id, _link_model(existing))
+        _emit_link(tx, TaskUnlinked, project_id, _link_model(existing))
 
     await writer.write(op, actor)
 
@@ -247,13 +245,9 @@ def _link_model(row: dict[str, Any]) -> TaskLink:
     )
 
 
-def _emit_link(tx: Tx, type: str, project_id: str, link: TaskLink) -> None:
-    tx.emit(
-        type,
-        project_id=project_id,
-        entity_id=link.task_id,
-        data={"task_id": link.task_id, "session_id": link.session_id, "status": link.status},
-    )
+def _emit_link(tx: Tx, event: type[TaskLinked | TaskUnlinked], project_id: str, link: TaskLink) -> None:
+    data = event(task_id=link.task_id, session_id=link.session_id, status=link.status)
+    tx.emit(data, project_id=project_id, entity_id=link.task_id)
 
 
 def _to_model(row: dict[str, Any], links: list[TaskLink]) -> Session:
@@ -289,5 +283,5 @@ async def change_link_status_in(tx: Tx, project_id: str, link: TaskLink, status:
         TaskSession.session == link.session_id, TaskSession.task == link.task_id
     )
     link = msgspec.structs.replace(link, status=status, updated_at=now)
-    _emit_link(tx, "task.linked", project_id, link)
+    _emit_link(tx, TaskLinked, project_id, link)
     return link

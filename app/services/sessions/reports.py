@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput
+from app.models.common import ENDED_STATUSES
 from app.models.reports import ReportCreate, ReportResult
-from app.models.sessions import TERMINAL_STATUSES, Session, TaskLink
+from app.models.sessions import Session, TaskLink
 from app.services.sessions.records import change_link_status_in, get_session
 from app.services.sessions.status import change_status_in
 from app.services.tasks.commands import apply_task_changes
@@ -31,7 +32,7 @@ async def report(writer: Writer, session_id: str, body: ReportCreate, actor: str
 
     async def op(tx: Tx) -> ReportResult:
         session = await get_session(session_id)
-        if session.status in TERMINAL_STATUSES:
+        if session.status in ENDED_STATUSES:
             raise Conflict(
                 f"session {session_id} has ended ({session.status}); it takes no more reports",
                 {"status": session.status},

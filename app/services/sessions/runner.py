@@ -18,9 +18,11 @@ from typing import BinaryIO
 
 from app.db.writer import Writer
 from app.errors import Conflict, InvalidInput, NotFound
+from app.home import write_private
 from app.ids import is_id, new_id
+from app.models.common import CLIENT_ACTORS, ENDED_STATUSES
 from app.models.profiles import Profile
-from app.models.sessions import TERMINAL_STATUSES, Session, SessionSpawn
+from app.models.sessions import Session, SessionSpawn
 from app.services.agents import launch as profile_launch
 from app.services.agents import profiles
 from app.services.agents.manifests import build_manifest, write_manifest
@@ -39,7 +41,7 @@ STOP_GRACE_S = 3.0
 
 def spawn_source_of(actor: str) -> str:
     """Where a spawn came from: the user's own clients by name, anything else is another session."""
-    return actor if actor in ("ui", "cli", "api") else "session"
+    return actor if actor in CLIENT_ACTORS else "session"
 
 
 @dataclass
@@ -142,7 +144,7 @@ class SessionRunner:
             raise
         try:
             write_manifest(manifest, folder)
-            _write_private(folder / "prompt.md", prompt.full)
+            write_private(folder / "prompt.md", prompt.full)  # prompts may quote private task text
             terminal = Terminal.spawn(
                 launch.argv,
                 cwd=project.working_dir,
@@ -171,7 +173,7 @@ class SessionRunner:
         terminal = self._terminals.get(session_id)
         if terminal is None:
             current = await sessions.get_session(session_id)  # NotFound for an unknown id
-            if current.status in TERMINAL_STATUSES:
+            if current.status in ENDED_STATUSES:
                 raise Conflict(f"session {session_id} has already ended ({current.status})", {"status": current.status})
             raise Conflict(f"session {session_id} is not running on this server instance", {"status": current.status})
         self._stopping.add(session_id)
@@ -257,10 +259,3 @@ def _whole_lines(handle: BinaryIO, chunk: int = 256 * 1024) -> Iterator[bytes]:
 def _is_directory(path: str) -> bool:
     # One stat of a local path: not worth a thread hop.
     return os.path.isdir(path)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only the user can read (prompts may quote private task text)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)

@@ -12,8 +12,9 @@ from app.db.tables import Session as SessionRow
 from app.db.writer import Tx, Writer
 from app.errors import Conflict
 from app.home import pid_alive
-from app.models.common import SESSION_STATUSES, utcnow
-from app.models.sessions import TERMINAL_STATUSES, Session, SessionUpdate
+from app.models.common import ENDED_STATUSES, SESSION_STATUSES, utcnow
+from app.models.events import SessionStatusChanged, SessionUpdated
+from app.models.sessions import Session, SessionUpdate
 from app.services.sessions.records import get_session
 
 
@@ -40,18 +41,11 @@ async def update_session(writer: Writer, session_id: str, body: SessionUpdate, a
         session = msgspec.structs.replace(current, **update)
         if renamed:
             tx.emit(
-                "session.updated",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "changed": ["name"]},
+                SessionUpdated(session=session, changed=["name"]), project_id=session.project_id, entity_id=session_id
             )
         if new_status != old_status:
-            tx.emit(
-                "session.status_changed",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "from": old_status, "to": new_status},
-            )
+            changed = SessionStatusChanged(session=session, from_=old_status, to=new_status)
+            tx.emit(changed, project_id=session.project_id, entity_id=session_id)
         return session
 
     return await writer.write(op, actor)
@@ -83,12 +77,8 @@ async def change_status_in(tx: Tx, current: Session, status: str) -> Session:
     update: dict[str, Any] = {"updated_at": now, **_status_update(current, status, now)}
     await SessionRow.update(update).where(SessionRow.id == current.id)
     session = msgspec.structs.replace(current, **update)
-    tx.emit(
-        "session.status_changed",
-        project_id=session.project_id,
-        entity_id=session.id,
-        data={"session": session, "from": current.status, "to": status},
-    )
+    changed = SessionStatusChanged(session=session, from_=current.status, to=status)
+    tx.emit(changed, project_id=session.project_id, entity_id=session.id)
     return session
 
 
@@ -100,7 +90,7 @@ async def record_exit(writer: Writer, session_id: str, exit_code: int, *, stoppe
         current = await get_session(session_id)
         now = utcnow()
         update: dict[str, Any] = {"updated_at": now, "exit_code": exit_code, "host": "", "pid": None}
-        if current.status in TERMINAL_STATUSES:
+        if current.status in ENDED_STATUSES:
             status = current.status
         else:
             status = "stopped" if stopped else ("completed" if exit_code == 0 else "failed")
@@ -109,19 +99,11 @@ async def record_exit(writer: Writer, session_id: str, exit_code: int, *, stoppe
         del update["host"], update["pid"]
         session = msgspec.structs.replace(current, **update)
         if status != current.status:
-            tx.emit(
-                "session.status_changed",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "from": current.status, "to": status},
-            )
+            changed = SessionStatusChanged(session=session, from_=current.status, to=status)
+            tx.emit(changed, project_id=session.project_id, entity_id=session_id)
         else:
-            tx.emit(
-                "session.updated",
-                project_id=session.project_id,
-                entity_id=session_id,
-                data={"session": session, "changed": ["exit_code"]},
-            )
+            updated = SessionUpdated(session=session, changed=["exit_code"])
+            tx.emit(updated, project_id=session.project_id, entity_id=session_id)
         return session
 
     return await writer.write(op, "maestro")
@@ -155,7 +137,7 @@ async def live_statuses(session_ids: Collection[str]) -> dict[str, str]:
 
 async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
     """At startup: this instance's sessions recorded as live whose process is gone become lost (never "running")."""
-    live = [s for s in SESSION_STATUSES if s not in TERMINAL_STATUSES]
+    live = [s for s in SESSION_STATUSES if s not in ENDED_STATUSES]
     rows = await SessionRow.select(SessionRow.id, SessionRow.pid).where(
         SessionRow.status.is_in(live) & (SessionRow.host == host)
     )
@@ -167,7 +149,7 @@ async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
 
 def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[str, Any]:
     """The columns a status change sets: started_at on first entering running, ended_at on ending."""
-    if current.status in TERMINAL_STATUSES and new_status not in TERMINAL_STATUSES:
+    if current.status in ENDED_STATUSES and new_status not in ENDED_STATUSES:
         raise Conflict(
             f"session {current.id} has ended ({current.status}); it cannot become {new_status} again",
             {"from": current.status, "to": new_status},
@@ -176,6 +158,6 @@ def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[
     if new_status == "running" and current.started_at is None:
         update["started_at"] = now
     # Moving between terminal statuses corrects how it ended, not when: ended_at is kept.
-    if new_status in TERMINAL_STATUSES and current.ended_at is None:
+    if new_status in ENDED_STATUSES and current.ended_at is None:
         update["ended_at"] = now
     return update

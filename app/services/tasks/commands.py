@@ -14,6 +14,7 @@ from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput
 from app.ids import new_id
 from app.models.common import utcnow
+from app.models.events import TaskCreated, TaskDeleted, TaskMoved, TaskUpdated, from_entity
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
 from app.services.owners import task_project
 from app.services.tasks.queries import get_row, hydrate, subtree_ids, to_model
@@ -86,7 +87,7 @@ async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_
                 ) from exc
             raise
         task = to_model(row)
-        tx.emit("task.created", project_id=task.project_id, entity_id=task.id, data=task)
+        tx.emit(from_entity(TaskCreated, task), project_id=task.project_id, entity_id=task.id)
         return task
 
     key = ("tasks.create", idempotency_key, body) if idempotency_key else None
@@ -132,12 +133,8 @@ async def apply_task_changes(
     changes["updated_at"] = now
     await TaskRow.update(changes).where(TaskRow.id == task_id)
     task = (await hydrate([{**row, **changes}]))[0]
-    tx.emit(
-        "task.updated",
-        project_id=task.project_id,
-        entity_id=task.id,
-        data={"task": task, "changed": sorted(k for k in changes if k != "updated_at")},
-    )
+    changed = sorted(k for k in changes if k != "updated_at")
+    tx.emit(TaskUpdated(task=task, changed=changed), project_id=task.project_id, entity_id=task.id)
     return task
 
 
@@ -166,12 +163,8 @@ async def move_task(writer: Writer, task_id: str, body: TaskMove, actor: str) ->
         changes = {"parent": new_parent, "position": position, "updated_at": now}
         await TaskRow.update(changes).where(TaskRow.id == task_id)
         task = (await hydrate([{**row, **changes}]))[0]
-        tx.emit(
-            "task.moved",
-            project_id=project_id,
-            entity_id=task_id,
-            data={"task": task, "from_parent_id": old_parent, "to_parent_id": new_parent, "position": position},
-        )
+        moved = TaskMoved(task=task, from_parent_id=old_parent, to_parent_id=new_parent, position=position)
+        tx.emit(moved, project_id=project_id, entity_id=task_id)
         return task
 
     return await writer.write(op, actor)
@@ -187,12 +180,7 @@ async def delete_task(writer: Writer, task_id: str, actor: str) -> list[str]:
         await TaskRow.update({TaskRow.position: TaskRow.position - 1}).where(
             _siblings(row["project"], row["parent"]) & (TaskRow.position > row["position"])
         )
-        tx.emit(
-            "task.deleted",
-            project_id=row["project"],
-            entity_id=task_id,
-            data={"id": task_id, "deleted_ids": deleted},
-        )
+        tx.emit(TaskDeleted(id=task_id, deleted_ids=deleted), project_id=row["project"], entity_id=task_id)
         return deleted
 
     return await writer.write(op, actor)

@@ -7,6 +7,7 @@ from app.db.tables import TaskDependency
 from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models.common import utcnow
+from app.models.events import DependencyAdded, DependencyRemoved
 from app.models.tasks import Task
 from app.services.owners import task_project
 from app.services.tasks.queries import get_row, hydrate
@@ -50,12 +51,8 @@ async def add_dependency(writer: Writer, task_id: str, depends_on: str, actor: s
             if is_unique_violation(exc):
                 raise Conflict(f"task {task_id} already depends on {depends_on}") from exc
             raise
-        tx.emit(
-            "task.dependency_added",
-            project_id=row["project"],
-            entity_id=task_id,
-            data={"task_id": task_id, "depends_on": depends_on},
-        )
+        added = DependencyAdded(task_id=task_id, depends_on=depends_on)
+        tx.emit(added, project_id=row["project"], entity_id=task_id)
         return (await hydrate([row]))[0]
 
     return await writer.write(op, actor)
@@ -70,11 +67,7 @@ async def remove_dependency(writer: Writer, task_id: str, depends_on: str, actor
         if not await TaskDependency.exists().where(edge):
             raise NotFound(f"task {task_id} does not depend on {depends_on}", {"depends_on": depends_on})
         await TaskDependency.delete().where(edge)
-        tx.emit(
-            "task.dependency_removed",
-            project_id=row["project"],
-            entity_id=task_id,
-            data={"task_id": task_id, "depends_on": depends_on},
-        )
+        removed = DependencyRemoved(task_id=task_id, depends_on=depends_on)
+        tx.emit(removed, project_id=row["project"], entity_id=task_id)
 
     await writer.write(op, actor)

@@ -20,6 +20,8 @@ from app.db.tables import TaskDependency, TaskSession, TimelineEntry
 from app.db.writer import Tx, Writer
 from app.errors import Conflict, InvalidInput
 from app.models.common import utcnow
+from app.models.decoding import decode_json
+from app.models.events import ImportCompleted
 from app.models.transfer import (
     EXPORT_FORMAT,
     EXPORT_VERSION,
@@ -84,7 +86,7 @@ async def export_chunks(page_size: int | None = None) -> AsyncIterator[bytes]:
 def decode_document(raw: bytes) -> ExportDocument:
     """Check the format and version first (for a clear message), then decode every row with its types."""
     try:
-        header = msgspec.json.decode(raw, type=_Header)
+        header = decode_json(raw, _Header)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"not a Maestro export document: {exc}") from exc
     except msgspec.DecodeError as exc:
@@ -102,7 +104,7 @@ def decode_document(raw: bytes) -> ExportDocument:
     if header.version < 1:
         raise InvalidInput(f"export format version {header.version} does not exist", {"version": header.version})
     try:
-        return msgspec.json.decode(raw, type=ExportDocument)
+        return decode_json(raw, ExportDocument)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidInput(f"invalid export document: {exc}") from exc
 
@@ -193,8 +195,8 @@ async def load_document(
         task_sessions=len(doc.task_sessions),
         timeline=len(doc.timeline),
     )
-    data = {"source": source, "format_version": doc.version, "counts": counts, **(extra or {})}
-    tx.emit("import.completed", project_id=None, entity_id=None, data=data)
+    completed = ImportCompleted(source=source, format_version=doc.version, counts=counts, **(extra or {}))
+    tx.emit(completed, project_id=None, entity_id=None)
     return counts
 
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from app.models.common import SPAWN_SOURCES, is_name
 from app.models.transfer import SessionRecord, SkippedItem, TaskRecord
-from app.services.agents.skills import is_skill_name
 from app.services.transfer.legacy_rules import (
     DEFAULT_PRIORITY,
     DEFAULT_PROFILE,
@@ -218,7 +218,7 @@ def session_values(obj: dict[str, Any], old: str, project: Any, ctx: Context) ->
     launch = meta.get("launchConfig") if isinstance(meta.get("launchConfig"), dict) else {}
     tool = string(meta, "agentTool") or string(launch, "provider")
     source = string(meta, "spawnSource")
-    if source not in ("ui", "cli", "api", "session"):
+    if source not in SPAWN_SOURCES:
         source = "session" if string(obj, "parentSessionId") else "api"
     started = parse_timestamp(obj.get("startedAt"))
     activity = parse_timestamp(obj.get("lastActivity"))
@@ -272,7 +272,7 @@ def timeline_values(entry: dict[str, Any], where: str, ctx: Context) -> tuple[st
 def skills(value: Any, where: str, notes: Notes) -> list[str]:
     """Legacy skillIds as our skill names: valid names only, no repeats, at most MAX_SKILLS."""
     names = list(dict.fromkeys(text_list(value)))
-    valid = [n for n in names if is_skill_name(n)]
+    valid = [n for n in names if is_name(n)]
     if len(valid) != len(names):
         notes.warn(f"{where}: {len(names) - len(valid)} invalid skill name(s) dropped")
     if len(valid) > MAX_SKILLS:

@@ -10,15 +10,27 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from app.models.profiles import PROFILE_NAME_MAX, PROFILE_NAME_PATTERN, Profile, ProfileInput, ProfileListing
+from app.models.common import NAME_MAX, NAME_PATTERN
+from app.models.profiles import Profile, ProfileInput, ProfileListing
 from app.services.agents import profiles
+from app.services.agents.profiles import SHELL
 from app.services.runtime import Runtime
+from app.web.openapi import conflict
 
 TAGS = ["profiles"]
 ProfileNamePath = Annotated[
     str,
+    PathParameter(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN, description="A profile name"),
+]
+# `shell` is the plain terminal: it can be read but never replaced (the service refuses it with a 400).
+WritableProfileNamePath = Annotated[
+    str,
     PathParameter(
-        min_length=1, max_length=PROFILE_NAME_MAX, pattern=PROFILE_NAME_PATTERN, description="A profile name"
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="A profile name other than `shell`",
+        schema_extra={"not": {"const": SHELL}},
     ),
 ]
 
@@ -54,14 +66,20 @@ def get_profile(name: ProfileNamePath, runtime: NamedDependency[Runtime]) -> Pro
     responses={HTTP_201_CREATED: ResponseSpec(data_container=Profile, description="A new profile was created")},
 )
 def put_profile(
-    name: ProfileNamePath, data: JSONBody[ProfileInput], runtime: NamedDependency[Runtime]
+    name: WritableProfileNamePath, data: JSONBody[ProfileInput], runtime: NamedDependency[Runtime]
 ) -> Response[Profile]:
     """Write the profile to config.toml (201 new, 200 replaced; a built-in's name overrides it); `shell` is 400."""
     profile, created = profiles.save_profile(runtime.settings.home, name, data)
     return Response(profile, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-@delete("/profiles/{name:str}", tags=TAGS, summary="Delete a profile", sync_to_thread=True)
+@delete(
+    "/profiles/{name:str}",
+    tags=TAGS,
+    summary="Delete a profile",
+    sync_to_thread=True,
+    responses=conflict("Built-in profiles cannot be deleted"),
+)
 def delete_profile(name: ProfileNamePath, runtime: NamedDependency[Runtime]) -> None:
     """Remove it from config.toml (an override: the built-in returns); 409 for a built-in, 404 if unknown."""
     profiles.delete_profile(runtime.settings.home, name)

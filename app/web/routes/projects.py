@@ -12,6 +12,7 @@ from app.db.writer import Writer
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
 from app.services import projects
 from app.web.deps import IdempotencyKeyHeader, ProjectIdPath
+from app.web.openapi import conflict
 
 TAGS = ["projects"]
 
@@ -22,7 +23,12 @@ async def list_projects() -> list[Project]:
     return await projects.list_projects()
 
 
-@post("/projects", tags=TAGS, summary="Create a project")
+@post(
+    "/projects",
+    tags=TAGS,
+    summary="Create a project",
+    responses=conflict("The name is taken, or the Idempotency-Key was used with a different body"),
+)
 async def create_project(
     data: JSONBody[ProjectCreate],
     writer: NamedDependency[Writer],
@@ -39,7 +45,7 @@ async def get_project(project_id: ProjectIdPath) -> Project:
     return await projects.get_project(project_id)
 
 
-@patch("/projects/{project_id:str}", tags=TAGS, summary="Update a project")
+@patch("/projects/{project_id:str}", tags=TAGS, summary="Update a project", responses=conflict("The name is taken"))
 async def update_project(
     project_id: ProjectIdPath,
     data: JSONBody[ProjectUpdate],
@@ -50,7 +56,12 @@ async def update_project(
     return await projects.update_project(writer, project_id, data, actor)
 
 
-@delete("/projects/{project_id:str}", tags=TAGS, summary="Delete a project")
+@delete(
+    "/projects/{project_id:str}",
+    tags=TAGS,
+    summary="Delete a project",
+    responses=conflict("It still has tasks or sessions (extra: their counts) and cascade is false"),
+)
 async def delete_project(
     project_id: ProjectIdPath,
     writer: NamedDependency[Writer],

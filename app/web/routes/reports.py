@@ -10,6 +10,7 @@ from app.db.writer import Writer
 from app.models.reports import ReportCreate, ReportResult
 from app.services import sessions
 from app.web.deps import SessionIdPath
+from app.web.openapi import conflict
 
 
 @post(
@@ -18,6 +19,7 @@ from app.web.deps import SessionIdPath
     summary="Report progress, a blocker, a need for input, completion or an error",
     opt={"agent": "self"},
     status_code=201,
+    responses=conflict("The session has ended"),
 )
 async def create_report(
     session_id: SessionIdPath,

@@ -14,10 +14,10 @@ from litestar.params import PathParameter
 
 from app.errors import NotFound
 from app.ids import is_id
+from app.models import close_codes
 from app.services.runtime import Runtime
 
 TAGS = ["sessions"]
-CLOSE_NO_TERMINAL = 4404
 
 
 class ResizeMessage(msgspec.Struct, tag="resize", tag_field="type"):
@@ -50,7 +50,7 @@ async def attach_terminal(
             raise NotFound("not a session id")
         terminal = runtime.runner.get(session_id)
     except NotFound as exc:
-        await socket.close(code=CLOSE_NO_TERMINAL, reason=exc.detail[:120])
+        await socket.close(code=close_codes.NO_TERMINAL, reason=exc.detail[:120])
         return
     viewer = terminal.attach()
     pump = asyncio.create_task(_pump(socket, viewer, terminal, runtime.runner, session_id))

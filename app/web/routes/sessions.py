@@ -18,6 +18,7 @@ from app.models.sessions import LinkUpdate, Session, SessionSpawn, SessionUpdate
 from app.services import sessions
 from app.services.runtime import Runtime
 from app.web.deps import SessionIdPath, TaskIdPath
+from app.web.openapi import conflict, not_found
 
 TAGS = ["sessions"]
 
@@ -27,6 +28,7 @@ TAGS = ["sessions"]
     tags=TAGS,
     summary="Start a session in a terminal",
     opt={"agent": "orchestrator", "agent_project": "body"},
+    responses=not_found("No project with this project_id"),
 )
 async def spawn_session(
     data: JSONBody[SessionSpawn], runtime: NamedDependency[Runtime], actor: NamedDependency[str]
@@ -44,6 +46,7 @@ async def spawn_session(
     summary="Stop a running session",
     status_code=HTTP_200_OK,
     opt={"agent": "orchestrator"},
+    responses=conflict("The session has ended already, or it runs on another server instance"),
 )
 async def stop_session(
     session_id: SessionIdPath, runtime: NamedDependency[Runtime], actor: NamedDependency[str]
@@ -107,6 +110,7 @@ async def get_session(session_id: SessionIdPath) -> Session:
     tags=TAGS,
     summary="Rename a session or change its status",
     opt={"agent": "orchestrator"},
+    responses=conflict("An ended session cannot become live again"),
 )
 async def update_session(
     session_id: SessionIdPath,

@@ -7,7 +7,6 @@ from typing import Annotated
 import msgspec
 from litestar import MediaType, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -17,22 +16,10 @@ from app.models.common import TaskStatus
 from app.models.tasks import DependencyCreate, Task, TaskCreate, TaskMove, TaskNode, TaskPage, TaskSort, TaskUpdate
 from app.services import tasks
 from app.web.deps import IdempotencyKeyHeader, TaskIdPath
-from app.web.errors import ErrorBody
+from app.web.openapi import conflict
 
 TAGS = ["tasks"]
 _TASK_ID = id_pattern("tsk")[1:-1]  # without anchors, to combine with `root`
-
-
-def _errors(**codes: str) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the domain errors a route can answer (400 for validation is documented by Litestar)."""
-    status = {"not_found": 404, "conflict": 409}
-    return {
-        status[name]: ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
-        for name, text in codes.items()
-    }
-
-
-_NOT_FOUND = "No task with this id"
 
 
 @post(
@@ -40,7 +27,7 @@ _NOT_FOUND = "No task with this id"
     tags=TAGS,
     summary="Create a task",
     opt={"agent": "write", "agent_project": "body"},
-    responses=_errors(conflict="Idempotency-Key reused with a different body"),
+    responses=conflict("Idempotency-Key reused with a different body"),
 )
 async def create_task(
     data: JSONBody[TaskCreate],
@@ -97,7 +84,6 @@ async def list_tasks(
     "/tasks/{task_id:str}",
     tags=TAGS,
     summary="Get a task",
-    responses=_errors(not_found=_NOT_FOUND),
     opt={"agent": "read"},
 )
 async def get_task(task_id: TaskIdPath) -> Task:
@@ -109,7 +95,6 @@ async def get_task(task_id: TaskIdPath) -> Task:
     "/tasks/{task_id:str}",
     tags=TAGS,
     summary="Update a task",
-    responses=_errors(not_found=_NOT_FOUND),
     opt={"agent": "write"},
 )
 async def update_task(
@@ -127,7 +112,6 @@ async def update_task(
     tags=TAGS,
     summary="Delete a task and its subtree",
     opt={"agent": "orchestrator"},
-    responses=_errors(not_found=_NOT_FOUND),
 )
 async def delete_task(task_id: TaskIdPath, writer: NamedDependency[Writer], actor: NamedDependency[str]) -> None:
     """Delete the task, its descendants, their session links and dependencies."""
@@ -139,7 +123,6 @@ async def delete_task(task_id: TaskIdPath, writer: NamedDependency[Writer], acto
     tags=TAGS,
     summary="Get a task's subtree",
     opt={"agent": "read"},
-    responses=_errors(not_found=_NOT_FOUND),
 )
 async def get_tree(
     task_id: TaskIdPath,
@@ -175,7 +158,7 @@ def encode_tree(root: TaskNode) -> bytes:
     summary="Move a task",
     opt={"agent": "write"},
     status_code=HTTP_200_OK,
-    responses=_errors(not_found=_NOT_FOUND, conflict="The new parent is the task itself or one of its descendants"),
+    responses=conflict("The new parent is the task itself or one of its descendants"),
 )
 async def move_task(
     task_id: TaskIdPath,
@@ -192,7 +175,7 @@ async def move_task(
     tags=TAGS,
     summary="Add a dependency",
     opt={"agent": "write"},
-    responses=_errors(not_found=_NOT_FOUND, conflict="Self-dependency, duplicate edge or a cycle"),
+    responses=conflict("Self-dependency, duplicate edge or a cycle"),
 )
 async def add_dependency(
     task_id: TaskIdPath,
@@ -209,7 +192,6 @@ async def add_dependency(
     tags=TAGS,
     summary="Remove a dependency",
     opt={"agent": "write"},
-    responses=_errors(not_found="No such task, or it does not depend on dependency_id"),
 )
 async def remove_dependency(
     task_id: TaskIdPath,

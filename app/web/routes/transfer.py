@@ -17,10 +17,11 @@ from litestar.typing import FieldDefinition
 
 from app.db.writer import Writer
 from app.models.transfer import ExportDocument, ImportResult, LegacyImportReport, LegacyImportRequest
-from app.services.transfer import documents, legacy_import
-from app.settings import IMPORT_MAX_BYTES
+from app.services import transfer
+from app.web.openapi import conflict
 
 TAGS = ["export and import"]
+IMPORT_MAX_BYTES = 256 * 1024 * 1024  # POST /import carries a whole export document
 
 
 class ExportDocumentBody(AbstractDTO[ExportDocument]):
@@ -69,9 +70,9 @@ class ExportDocumentBody(AbstractDTO[ExportDocument]):
 )
 async def export_everything() -> Stream:
     """Stream projects, tasks, dependencies, sessions, links and timelines as one `maestro-export` document."""
-    filename = documents.export_filename()
+    filename = transfer.export_filename()
     return Stream(
-        documents.export_chunks(),
+        transfer.export_chunks(),
         media_type=MediaType.JSON,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -84,6 +85,7 @@ async def export_everything() -> Stream:
     dto=ExportDocumentBody,
     return_dto=None,
     request_max_body_size=IMPORT_MAX_BYTES,
+    responses=conflict("Ids (or project names) in the document exist here already; nothing was imported"),
 )
 async def import_document(
     data: JSONBody[bytes], writer: NamedDependency[Writer], actor: NamedDependency[str]
@@ -93,16 +95,21 @@ async def import_document(
     400 for an unknown format, a newer version, wrong types or references that do not resolve; 409 naming ids (or
     project names) that already exist here.
     """
-    return await documents.import_json(writer, data, actor)
+    return await transfer.import_json(writer, data, actor)
 
 
-@post("/import/legacy", tags=TAGS, summary="Import the original Maestro's data directory")
+@post(
+    "/import/legacy",
+    tags=TAGS,
+    summary="Import the original Maestro's data directory",
+    responses=conflict("It was imported already; nothing was imported"),
+)
 async def import_legacy(
     data: JSONBody[LegacyImportRequest], writer: NamedDependency[Writer], actor: NamedDependency[str]
 ) -> LegacyImportReport:
     """Convert and load `data_dir` (one JSON file per entity) in one transaction; secrets in old session env are
     dropped. 409 if it was imported already."""
-    return await legacy_import.import_legacy_dir(writer, Path(data.data_dir), actor)
+    return await transfer.import_legacy_dir(writer, Path(data.data_dir), actor)
 
 
 ROUTES = [export_everything, import_document, import_legacy]
