@@ -41,6 +41,14 @@ class Forbidden(MaestroError):
 
 
 class Unavailable(MaestroError):
-    """A dependency (database, Redis) cannot be reached right now."""
+    """A dependency (database, Redis) cannot be reached right now; the same request may succeed later."""
 
     status = 503
+    retry_after_s = 2  # the Retry-After a client gets: long enough for a lock to clear or a reconnect
+
+
+class LimitReached(MaestroError):
+    """A configured limit (such as the number of concurrent sessions) is reached; retry once something ended."""
+
+    status = 429
+    retry_after_s = 5  # a hint for clients; sessions end on their own schedule

@@ -11,12 +11,14 @@ import os
 import re
 import socket
 import sys
-import webbrowser
+import threading
 from collections.abc import Iterator
 
 import uvicorn
 
 from app import __version__
+from app.desktop import open_ui
+from app.errors import Unavailable
 from app.home import RuntimeInfo, live_runtime, remove_runtime, write_runtime
 from app.settings import Settings, host_has_port, is_loopback
 
@@ -47,9 +49,10 @@ def run_server(settings: Settings, *, open_browser: bool, port_explicit: bool) -
     from app.web import create_app  # deferred: the CLI's other commands never load the server
 
     app = create_app(settings)
+    watched = _StartupWatch(app)
     server = _Server(
         uvicorn.Config(
-            app,
+            watched,
             lifespan="on",
             access_log=False,  # an access log would record /?token=... login links
             log_config=None,
@@ -67,10 +70,67 @@ def run_server(settings: Settings, *, open_browser: bool, port_explicit: bool) -
             runner.run(_serve(server, sock, settings, app, open_browser))
     except KeyboardInterrupt:
         pass
+    except SystemExit:  # uvicorn's answer to a failed startup; reported below, with its cause
+        if server.started:
+            raise
     finally:
         remove_runtime(settings.home, os.getpid())
         sock.close()
-    return 0 if server.started else 1
+    if server.started:
+        return 0
+    _report_failed_start(watched.failure)
+    return 1
+
+
+class _StartupWatch:
+    """Passes everything to the app, keeping the reason the app gives uvicorn when its startup fails."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.failure: str | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_watched(message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                self.failure = message.get("message") or ""
+            await send(message)
+
+        await self.app(scope, receive, send_watched)
+
+
+def _report_failed_start(failure: str | None) -> None:
+    """Say why on stderr, then make sure the process really ends.
+
+    A library may leave a non-daemon thread behind after a half-done startup (aiosqlite did); the interpreter
+    would wait for it forever, leaving a process alive and not listening. A start that failed has nothing to save,
+    so in that case it ends at once.
+    """
+    cause = startup_cause(failure or "")
+    print(f"error: Maestro could not start: {cause}", file=sys.stderr, flush=True)
+    stray = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    if stray:
+        log.warning("threads left by the failed start: %s; exiting anyway", ", ".join(stray))
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(1)
+
+
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Refused|Unavailable|Timeout\w*))(?::\s*(.*))?$")
+
+
+def startup_cause(traceback_text: str) -> str:
+    """The last raised exception in a formatted traceback (exception groups included), as `Type: message`."""
+    cause = ""
+    for raw in traceback_text.splitlines():
+        line = raw.strip().lstrip("|").strip()
+        match = _EXCEPTION_LINE.match(line)
+        if match and not match.group(1).endswith("ExceptionGroup"):
+            cause = line
+    return cause or "the application's startup failed (see the log above)"
 
 
 def _loop_factory():
@@ -149,7 +209,10 @@ async def _announce(server: uvicorn.Server, settings: Settings, app, open_browse
     print(f"Data: {settings.home}    Stop: Ctrl-C or `maestro stop`", flush=True)
     if open_browser:
         token, _ = app.policy.issue_login_token()
-        await asyncio.to_thread(webbrowser.open, f"{url}?token={token}")
+        link = f"{url}?token={token}"
+        opened = await asyncio.to_thread(open_ui, link, dict(os.environ))
+        if opened == "none":  # SSH, no display: the single-use link is the way in
+            print(f"No browser can be opened here. Sign in with this link (valid 2 minutes, once):\n{link}", flush=True)
     else:
         print("Open it signed in: `maestro open` (or `maestro url --login` for a link).", flush=True)
 
@@ -176,6 +239,19 @@ class _RedactTokens(logging.Filter):
         return True
 
 
+class _OutagesWithoutTraceback(logging.Filter):
+    """A storage outage (`Unavailable`) is an operating condition, not a bug: any component that logs one (the
+    event hub's poll, the activity monitor) gets one line naming the cause instead of a traceback per attempt."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, Unavailable):
+            record.msg, record.args = f"{record.getMessage()}: {exc.detail}", None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class _DropDenialHandshakeError(logging.Filter):
     """uvicorn logs a refused WebSocket (an HTTP denial response sent by the gate) as an ASGI error; it is not one."""
 
@@ -187,6 +263,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     """One plain, timestamped format for Maestro, uvicorn and Litestar."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(_OutagesWithoutTraceback())
     handler.addFilter(_RedactTokens())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -24,12 +24,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     max_body_bytes: int = 2 * 1024 * 1024
     sqlite_synchronous: str = "FULL"  # survive power loss too, not only a crash (docs/architecture.md)
+    sqlite_busy_timeout_s: float = 10.0  # how long a write waits for another writer's lock before a 503
     auth_failures_per_minute: int = 30
     event_retention_days: float | None = None  # None keeps every event
     event_queue_limit: int = 2048  # per live subscriber; overflow closes it with code 4008
     event_heartbeat_s: float = 15.0
     shell: str = "/bin/sh"  # the `shell` profile's program: the user's $SHELL
     session_idle_s: float = 30.0  # a running session with no output this long becomes idle
+    max_sessions: int = 64  # sessions running on this instance at once; one more spawn is a 429
+    session_max_processes: int = 512  # processes in one session's tree; beyond it the session is killed
 
     @property
     def database_path(self) -> Path:
@@ -62,6 +65,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["redis_url"] = env["MAESTRO_REDIS_URL"]
     if env.get("MAESTRO_SQLITE_SYNCHRONOUS"):
         values["sqlite_synchronous"] = env["MAESTRO_SQLITE_SYNCHRONOUS"].upper()
+    if env.get("MAESTRO_SQLITE_BUSY_TIMEOUT_S"):
+        values["sqlite_busy_timeout_s"] = float(env["MAESTRO_SQLITE_BUSY_TIMEOUT_S"])
     if env.get("MAESTRO_EVENT_RETENTION_DAYS"):
         values["event_retention_days"] = float(env["MAESTRO_EVENT_RETENTION_DAYS"])
     if env.get("MAESTRO_EVENT_QUEUE_LIMIT"):
@@ -70,6 +75,10 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["event_heartbeat_s"] = float(env["MAESTRO_EVENT_HEARTBEAT_S"])
     if env.get("MAESTRO_SESSION_IDLE_S"):
         values["session_idle_s"] = float(env["MAESTRO_SESSION_IDLE_S"])
+    if env.get("MAESTRO_MAX_SESSIONS"):
+        values["max_sessions"] = int(env["MAESTRO_MAX_SESSIONS"])
+    if env.get("MAESTRO_SESSION_MAX_PROCESSES"):
+        values["session_max_processes"] = int(env["MAESTRO_SESSION_MAX_PROCESSES"])
     if env.get("SHELL"):
         values["shell"] = env["SHELL"]
     if env.get("MAESTRO_ALLOWED_HOSTS"):
@@ -106,5 +115,9 @@ def validate_bind(settings: Settings) -> None:
             f"refusing to listen on {settings.host}: a non-loopback address needs --allowed-host NAME "
             "for every host name clients will use (DNS-rebinding protection); the token stays required"
         )
+    if settings.max_sessions < 1 or settings.session_max_processes < 1:
+        raise ValueError("MAESTRO_MAX_SESSIONS and MAESTRO_SESSION_MAX_PROCESSES must be at least 1")
     if settings.sqlite_synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
         raise ValueError("sqlite_synchronous must be NORMAL, FULL or EXTRA")
+    if settings.sqlite_busy_timeout_s < 0:
+        raise ValueError("sqlite_busy_timeout_s (MAESTRO_SQLITE_BUSY_TIMEOUT_S) must not be negative")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import sqlite3
 from pathlib import Path
 
 import pytest
+from piccolo.engine.sqlite import TransactionType
 
 from app.db.engine import apply_migrations, close_database, open_database, pending_migrations
+from app.db.sqlite_pool import POOL_SIZE
 from app.db.tables import Event, Project, Task, TaskDependency
-from app.settings import Settings
+from app.errors import Unavailable
+from app.settings import Settings, settings_from_env
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 
@@ -95,3 +99,40 @@ async def test_opening_the_database_leaves_the_environment_as_it_was(
     finally:
         await close_database(db)
     assert os.environ.get("PICCOLO_CONF") == users_own
+
+
+async def test_the_busy_timeout_is_configurable(tmp_path: Path):
+    # The tests of a locked database (tests/test_unavailable.py) rely on it; users may want longer waits.
+    db = await open_database(Settings(home=tmp_path / "home", sqlite_busy_timeout_s=0.25))
+    try:
+        assert (await Project.raw("PRAGMA busy_timeout"))[0]["timeout"] == 250
+    finally:
+        await close_database(db)
+    assert (
+        settings_from_env({"MAESTRO_HOME": str(tmp_path), "MAESTRO_SQLITE_BUSY_TIMEOUT_S": "0.5"}).sqlite_busy_timeout_s
+        == 0.5
+    )
+    with pytest.raises(ValueError, match="must not be negative"):
+        settings_from_env({"MAESTRO_HOME": str(tmp_path), "MAESTRO_SQLITE_BUSY_TIMEOUT_S": "-1"})
+
+
+async def test_failed_writes_give_their_connections_back(tmp_path: Path):
+    # More lock timeouts than the pool has connections: each must return its connection, or later queries hang.
+    settings = Settings(home=tmp_path / "home", sqlite_busy_timeout_s=0.05)
+    db = await open_database(settings)
+    holder = sqlite3.connect(settings.database_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for _ in range(POOL_SIZE + 2):
+            with pytest.raises(Unavailable, match="locked by another writer"):
+                async with db.engine.transaction(transaction_type=TransactionType.immediate):
+                    pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        async with asyncio.timeout(5):
+            await Project.insert(Project(id="prj_a", name="A", working_dir="/tmp", created_at=NOW, updated_at=NOW))
+            assert await Project.count() == 1
+    finally:
+        await close_database(db)

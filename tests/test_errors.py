@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 import msgspec
 import pytest
 from litestar import Request
 from litestar.exceptions import ValidationException
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, Unavailable
 from app.web.errors import domain_error, http_error, unexpected_error
 
 
@@ -79,3 +81,26 @@ def test_unexpected_errors_say_nothing_internal(caplog: pytest.LogCaptureFixture
     assert response.status_code == 500
     assert response.content.detail == "Internal server error"
     assert "secret internals" in caplog.text  # logged for the operator, not sent to the client
+
+
+def test_unavailable_is_503_with_retry_after():
+    response = domain_error(Request(scope={"type": "http", "app": None}), Unavailable("the database is away"))  # type: ignore[arg-type]
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(Unavailable.retry_after_s)
+    assert response.content.detail == "the database is away"
+
+
+def test_a_storage_outage_that_escaped_translation_is_still_a_503(tmp_path, caplog: pytest.LogCaptureFixture):
+    # A real "database is locked" from sqlite3, raised where no engine translated it.
+    holder = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(tmp_path / "x.db", timeout=0)
+    with pytest.raises(sqlite3.OperationalError) as locked:
+        other.execute("INSERT INTO t VALUES (1)")
+    holder.execute("ROLLBACK")
+    scope = {"type": "http", "app": None, "method": "POST", "path": "/api/v1/projects", "headers": []}
+    response = unexpected_error(Request(scope=scope), locked.value)  # type: ignore[arg-type]
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert "locked" in response.content.detail
+    assert "Traceback" not in caplog.text

@@ -134,12 +134,36 @@ def test_after_older_than_retention_gets_one_reset(tmp_path: Path):
                 await asyncio.to_thread(api.post, "/api/v1/projects", json={"name": "new", "working_dir": "/"})
             reset, live = await consumer
             assert reset["type"] == "reset" and reset["pruned_through"] == 4 and reset["last_seq"] == 5
+            assert reset["reason"] == "pruned"
             assert live["type"] == "project.created" and live["seq"] == 6
 
         asyncio.run(scenario())
         with server.client() as api:
             stored = api.get("/api/v1/events").json()["items"]
         assert [e["seq"] for e in stored] == [5, 6]  # the newest old event is always kept: seqs never restart
+
+
+def test_after_beyond_the_newest_event_gets_a_reset_not_silence(tmp_path: Path):
+    # A client that remembers seq 1000 from another database (restored or replaced) must not silently skip
+    # everything this log numbers up to 1000.
+    with live_server(tmp_path / "home") as server, server.client() as api:
+        for i in range(2):
+            api.post("/api/v1/projects", json={"name": f"p{i}", "working_dir": "/"})
+
+        async def scenario() -> None:
+            headers = {"Authorization": f"Bearer {server.token}"}
+            async with websockets.connect(ws_url(server, "?after=1000"), additional_headers=headers) as ws:
+                first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                assert first == {"v": 1, "type": "reset", "last_seq": 2, "pruned_through": 0, "reason": "ahead"}
+            follower = EventFollower(server.url, server.token, after=1000)
+            consumer = asyncio.create_task(collect(follower, 2, timeout=15))
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(api.post, "/api/v1/projects", json={"name": "new", "working_dir": "/"})
+            reset, live = await consumer
+            assert reset["type"] == "reset" and reset["reason"] == "ahead" and reset["last_seq"] == 2
+            assert live["type"] == "project.created" and live["seq"] == 3
+
+        asyncio.run(scenario())
 
 
 def test_a_consumer_that_stops_reading_is_closed_with_4008_and_others_unaffected(tmp_path: Path):

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-BOTTOM = {"app.errors", "app.settings", "app.models", "app.resources", "app.home", "app.ids"}
+BOTTOM = {"app.errors", "app.settings", "app.models", "app.resources", "app.home", "app.ids", "app.desktop"}
 TRANSPORT_LIBS = {"litestar", "nicegui", "fastapi", "starlette", "click", "httpx", "uvicorn", "rich", "websockets"}
 STORAGE_LIBS = {"piccolo", "asyncpg", "redis", "aiosqlite"}
 

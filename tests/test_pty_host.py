@@ -1,4 +1,5 @@
-"""The pty host on real ptys: I/O, resize, exit, stop, viewers, scrollback, flow control, Ctrl-C, recording."""
+"""The pty host on real ptys: I/O, resize, exit, stop, viewers, offsets and scrollback, flow control and the input
+owner, bounded input, Ctrl-C, recording."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.terminals import DROPPED_MARKER, ProgramNotFoundError, Terminal, Viewer, pty_host
+from app.terminals import MAX_INPUT, ProgramNotFoundError, Terminal, Viewer, pty_host
 from app.terminals.pty_host import PAUSE_ABOVE, READ_BATCH
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pty backend")
@@ -165,10 +166,10 @@ async def test_two_viewers_both_see_output(tmp_path: Path) -> None:
 async def test_late_viewer_gets_scrollback(tmp_path: Path) -> None:
     term = spawn(["sh", "-c", "echo __EAR''LY__; read x; echo __LA''TE__"], tmp_path)
     try:
-        await eventually(lambda: b"__EARLY__" in term._ring.snapshot())
+        await eventually(lambda: b"__EARLY__" in term._ring.read(0, 1 << 20)[1])
         viewer = term.attach()
         first = await viewer.read()
-        assert first is not None and b"__EARLY__" in first and not first.startswith(DROPPED_MARKER)
+        assert first is not None and b"__EARLY__" in first and viewer.gap is None
         term.write(b"\n")
         await read_until(viewer, rb"__LATE__")
         assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
@@ -176,14 +177,18 @@ async def test_late_viewer_gets_scrollback(tmp_path: Path) -> None:
         await term.stop(grace=1.0)
 
 
-async def test_scrollback_overflow_shows_marker_and_stays_bounded(tmp_path: Path) -> None:
+async def test_scrollback_overflow_names_the_gap_and_stays_bounded(tmp_path: Path) -> None:
     cap = 4096
     term = spawn(["sh", "-c", "seq 1 20000; echo __DO''NE__"], tmp_path, scrollback_bytes=cap)
     assert await asyncio.wait_for(term.wait(), TIMEOUT) == 0
-    data = await read_all(term.attach())
-    assert data.startswith(DROPPED_MARKER)
-    assert len(data) - len(DROPPED_MARKER) <= cap
-    assert b"__DONE__" in data and b"\n1\r\n" not in data
+    viewer = term.attach()
+    first = await viewer.read()
+    assert first is not None and viewer.gap is not None
+    lost_from, lost_to = viewer.gap
+    assert lost_from == 0 and term.output_bytes - cap < lost_to <= term.output_bytes - len(first)
+    data = first + await read_all(viewer)
+    assert len(data) <= cap and len(data) == term.output_bytes - lost_to  # exactly the rest, nothing twice
+    assert re.match(rb"\d+\r\n", data) and data.endswith(b"__DONE__\r\n")  # resynchronised at a line start
 
 
 async def test_flood_without_viewer_is_drained(tmp_path: Path) -> None:
@@ -353,3 +358,104 @@ def test_missing_program_raises_clear_error(tmp_path: Path) -> None:
     assert isinstance(info.value, FileNotFoundError)
     with pytest.raises(NotADirectoryError):
         Terminal.spawn(["sh"], cwd=str(tmp_path / "missing"), env=ENV, cols=80, rows=24)
+
+
+async def test_attach_at_an_offset_gets_exactly_what_followed(tmp_path: Path) -> None:
+    term = spawn(["sh"], tmp_path)
+    try:
+        first = term.attach()
+        term.write(b"echo __ON''E__\n")
+        seen = await read_until(first, rb"__ONE__")
+        position = first.offset
+        assert position == len(seen)
+        first.detach()
+        term.write(b"echo __TW''O__\n")
+        await eventually(lambda: b"__TWO__" in term._ring.read(position, 1 << 20)[1])
+        rest = await read_until(term.attach(position), rb"__TWO__")
+        whole = await read_until(term.attach(), rb"__TWO__")
+        assert whole.startswith(seen + rest) and b"__ONE__" not in rest
+        for bad in (-1, term.output_bytes + 1):
+            with pytest.raises(ValueError):
+                term.attach(bad)
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_a_lying_viewer_cannot_make_the_host_buffer(tmp_path: Path) -> None:
+    """It acknowledges bytes it never read: the program is paused all the same, the buffer bounded."""
+    term = spawn(["sh", "-c", "head -c 20000000 /dev/zero | base64"], tmp_path)
+    try:
+        liar = term.attach()
+
+        async def lie() -> None:
+            while True:
+                liar.ack(1 << 40)
+                await asyncio.sleep(0.005)
+
+        lying = asyncio.create_task(lie())
+        await eventually(lambda: term.paused, timeout=10)
+        await asyncio.sleep(0.3)
+        assert term.paused and liar.buffered <= PAUSE_ABOVE + READ_BATCH and liar.acked == 0
+        lying.cancel()
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_only_the_input_owner_holds_the_program_back(tmp_path: Path) -> None:
+    script = "head -c 30000000 /dev/zero | base64; echo __DO''NE__; sleep 1000"
+    term = spawn(["sh", "-c", script], tmp_path, scrollback_bytes=2 * 1024 * 1024)
+    try:
+        stalled = term.attach()  # attached first and never reads
+        fast = term.attach()  # the most recently attached: the owner while nobody types
+        got = 0
+        tail = b""
+        while b"__DONE__" not in tail:
+            chunk = await asyncio.wait_for(fast.read(), 10)  # used to wait for the stalled viewer forever
+            assert chunk is not None and fast.gap is None
+            got += len(chunk)
+            tail = (tail + chunk)[-64:]
+            fast.ack(len(chunk))
+            assert stalled.buffered <= PAUSE_ABOVE + READ_BATCH
+        assert got > 40_000_000
+        # The stalled viewer reads at last: the scrollback no longer has its bytes, the gap says which it lost.
+        first = await asyncio.wait_for(stalled.read(), 10)
+        assert first is not None and stalled.gap is not None and stalled.gap[1] > 38_000_000
+        assert b"__DONE__" in first + await read_until(stalled, rb"__DONE__")
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_the_input_owner_is_who_typed_last_else_who_attached_last(tmp_path: Path) -> None:
+    term = spawn(["sh"], tmp_path)
+    try:
+        a = term.attach()
+        assert term.holds_back(a)
+        b = term.attach()
+        assert term.holds_back(b) and not term.holds_back(a)
+        assert a.write(b"\n")
+        assert term.holds_back(a)
+        c = term.attach()
+        assert term.holds_back(a)  # attaching does not take ownership from a viewer that typed
+        a.detach()
+        assert term.holds_back(c)  # nobody left has typed: the most recently attached
+        assert b.write(b"\n") and term.holds_back(b)
+        b.detach()
+        assert term.holds_back(c)
+    finally:
+        await term.stop(grace=1.0)
+
+
+async def test_queued_input_is_capped(tmp_path: Path) -> None:
+    term = spawn(["sh", "-c", "stty raw -echo; exec sleep 1000"], tmp_path)  # reads no input
+    try:
+        await asyncio.sleep(0.3)
+        chunk = b"x" * 65536
+        accepted = 0
+        viewer = term.attach()
+        while accepted < 1024 and viewer.write(chunk):  # 64 MiB offered
+            accepted += 1
+        assert accepted <= MAX_INPUT // len(chunk) + 1 and term.input_pending <= MAX_INPUT
+        assert viewer.write(b"\x03")  # an interrupt flushes the queue and always goes through
+        assert term.input_pending <= 1
+    finally:
+        await term.stop(grace=1.0)

@@ -43,10 +43,12 @@ class Term:
         return self.out.decode(errors="replace")
 
     async def exit_message(self, timeout: float = 10) -> dict:
-        while not self.control:
+        """The exit frame (other control frames, such as the first `offset` frame, are kept in ``control``)."""
+        while not self.control or self.control[-1]["type"] != "exit":
             message = await asyncio.wait_for(self.ws.recv(), timeout)
             if isinstance(message, str):
                 self.control.append(json.loads(message))
+        assert self.control[0] == {"type": "offset", "offset": 0}
         return self.control[-1]
 
 

@@ -67,7 +67,10 @@ def _print(event: dict, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(event, separators=(",", ":")))
     elif event.get("type") == "reset":
-        console.print(f"[yellow]reset[/]: history before seq {event['pruned_through']} was removed by retention")
+        if event.get("reason") == "ahead":
+            console.print(f"[yellow]reset[/]: the log ends at seq {event['last_seq']}; following from there")
+        else:
+            console.print(f"[yellow]reset[/]: history before seq {event['pruned_through']} was removed by retention")
     else:
         console.print(
             f"[dim]#{event['seq']:<6}[/] {event['ts'][11:19]} [bold]{event['type']:<24}[/] "

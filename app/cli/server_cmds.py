@@ -7,12 +7,12 @@ import os
 import signal
 import sys
 import time
-import webbrowser
 
 import click
 from rich.console import Console
 
 from app.cli.client import ApiClient, ApiError, NoServer, locate
+from app.desktop import open_ui
 from app.home import live_runtime, pid_alive, read_runtime
 from app.settings import DEFAULT_PORT, UnsafeBindError, default_home, settings_from_env
 
@@ -110,10 +110,11 @@ def stop(timeout: float) -> None:
 def open_cmd() -> None:
     """Open the running Maestro in your browser, signed in."""
     link = _login_link()
-    if not webbrowser.open(link):
-        console.print(f"Could not start a browser. Open this link (valid 2 minutes, once):\n{link}")
+    opened = open_ui(link, os.environ)
+    if opened == "none":
+        console.print(f"No browser can be opened here. Open this link (valid 2 minutes, once):\n{link}")
         return
-    console.print("Opened Maestro in your browser.")
+    console.print("Opened Maestro in an app window." if opened == "app-window" else "Opened Maestro in your browser.")
 
 
 @click.command()

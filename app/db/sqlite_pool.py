@@ -9,11 +9,14 @@ data, so sharing connections between requests is safe; one query uses a connecti
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 from typing import Any
 
 import aiosqlite
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
+
+from app.db.unavailable import storage_errors
+from app.errors import Unavailable
 
 POOL_SIZE = 4
 
@@ -25,26 +28,28 @@ class PooledSQLiteEngine(SQLiteEngine):
         super().__init__(*args, **kwargs)
         self.pool_size = pool_size
         self._idle: list[aiosqlite.Connection] = []
-        self._open = 0
-        self._waiters: collections.deque[asyncio.Future[aiosqlite.Connection]] = collections.deque()
+        self._slots = asyncio.Semaphore(pool_size)
+        self._closed = False
 
     async def _run_in_new_connection(
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None
     ) -> Any:
-        connection = await self._acquire()
-        try:
-            async with connection.execute(query, args or []) as cursor:
-                return await cursor.fetchall()
-        finally:
-            self._release(connection)
+        with storage_errors():  # "database is locked" past the busy timeout becomes Unavailable (503)
+            connection = await self._acquire()
+            try:
+                async with connection.execute(query, args or []) as cursor:
+                    return await cursor.fetchall()
+            finally:
+                self._release(connection)
 
     async def _run_in_existing_connection(
         self, connection: Any, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None
     ) -> Any:
         # foreign_keys is already on for every connection (set by the connection factory).
         connection.row_factory = dict_factory
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        with storage_errors():
+            async with connection.execute(query, args or []) as cursor:
+                return await cursor.fetchall()
 
     def transaction(
         self, transaction_type: TransactionType = TransactionType.deferred, allow_nested: bool = True
@@ -52,41 +57,54 @@ class PooledSQLiteEngine(SQLiteEngine):
         """A transaction on a pooled connection (Piccolo's opens and closes a fresh one, thread included)."""
         return _PooledTransaction(engine=self, transaction_type=transaction_type, allow_nested=allow_nested)
 
-    async def close_pool(self) -> None:
-        """Close every pooled connection (at shutdown)."""
+    async def close_pool(self, wait_s: float = 2.0) -> None:
+        """Close every pooled connection (at shutdown), after waiting briefly for those still in use.
+
+        Why wait: a connection still running a query (a page refresh cut short by the shutdown, say) has a worker
+        thread that reports back to the event loop; closed under it, that thread would outlive the loop.
+        """
+        self._closed = True  # from now on no new connection (and worker thread) is opened
+        taken = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                for _ in range(self.pool_size):
+                    await self._slots.acquire()
+                    taken += 1
         idle, self._idle = self._idle, []
         for connection in idle:
-            await connection.close()
-        self._open -= len(idle)
+            with contextlib.suppress(Exception):
+                await connection.close()
+        for _ in range(taken):
+            self._slots.release()
 
     async def _acquire(self) -> aiosqlite.Connection:
+        # One slot per connection in use: a borrowed connection is either returned (_release) or closed (_discard),
+        # and both give its slot back, so a failed query or transaction can never shrink the pool for good.
+        await self._slots.acquire()
+        if self._closed:
+            self._slots.release()
+            raise Unavailable("the database is closing (the server is shutting down)")
         if self._idle:
             return self._idle.pop()
-        if self._open < self.pool_size:
-            self._open += 1
-            try:
-                connection = await aiosqlite.connect(**self.connection_kwargs)
-            except BaseException:
-                self._open -= 1
-                raise
-            connection.row_factory = dict_factory
-            return connection
-        waiter: asyncio.Future[aiosqlite.Connection] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        return await waiter
+        try:
+            connection = await aiosqlite.connect(**self.connection_kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+        connection.row_factory = dict_factory
+        return connection
 
     async def _discard(self, connection: aiosqlite.Connection) -> None:
         """Close a connection whose state is unknown instead of returning it to the pool."""
-        self._open -= 1
-        await connection.close()
+        try:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        finally:
+            self._slots.release()
 
     def _release(self, connection: aiosqlite.Connection) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(connection)
-                return
         self._idle.append(connection)
+        self._slots.release()
 
 
 class _PooledTransaction(SQLiteTransaction):
@@ -97,18 +115,36 @@ class _PooledTransaction(SQLiteTransaction):
     async def get_connection(self) -> aiosqlite.Connection:
         return await self.engine._acquire()
 
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        with storage_errors():
+            self.connection = await self.get_connection()
+            try:
+                await self.begin()  # BEGIN IMMEDIATE waits up to the busy timeout for another writer
+            except BaseException:
+                # Without this the borrowed connection never went back: a few lock timeouts emptied the pool and
+                # every later query waited forever, even after the lock was gone.
+                await self.engine._discard(self.connection)
+                raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         if self._parent:
             return exception is None
         try:
-            if exception:
-                if not self._rolled_back:
-                    await self.rollback()
-            elif not self._committed and not self._rolled_back:
-                await self.commit()
+            with storage_errors():
+                if exception:
+                    if not self._rolled_back:
+                        await self.rollback()
+                elif not self._committed and not self._rolled_back:
+                    await self.commit()
         except BaseException:
             await self.engine._discard(self.connection)  # may still be inside a transaction: never reuse
             self.engine.current_transaction.reset(self.context)
+            if exception is not None:
+                return False  # the original error matters more than a failed rollback
             raise
         self.engine._release(self.connection)
         self.engine.current_transaction.reset(self.context)

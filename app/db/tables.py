@@ -83,6 +83,8 @@ class Session(Table, tablename="sessions"):
     updated_at = Timestamptz()
     host = Varchar(length=255, default="")  # which server instance runs its process ("" = none)
     pid = Integer(null=True, default=None)
+    # When that pid started (Linux: clock ticks since boot): a pid alone may since name another process.
+    pid_start_time = BigInt(null=True, default=None)
 
 
 class TaskSession(Table, tablename="task_sessions"):

@@ -8,6 +8,10 @@ operation wholly applied or wholly absent.
 
 On PostgreSQL every write transaction first takes one advisory lock, so event `seq` values commit in order
 across instances (a reader never sees seq 7 before seq 6 exists).
+
+When the database cannot be used (SQLite locked by another writer past the busy timeout, PostgreSQL unreachable)
+every operation of the group fails with `Unavailable` (a 503): none is acknowledged, none is retried here, and the
+next group simply tries again, so writes resume by themselves once the database is back.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.db.tables import Event
+from app.db.unavailable import as_unavailable
+from app.errors import Unavailable
 from app.models.common import utcnow
 from app.models.events import EVENT_VERSION, EventData, EventRecord
 
@@ -70,6 +76,7 @@ class Writer:
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._postgres = not isinstance(engine, SQLiteEngine)
+        self.unavailable: str | None = None  # why the last write could not reach the database; None once one did
 
     async def start(self) -> None:
         """Start the writer task (inside the running loop)."""
@@ -111,12 +118,21 @@ class Writer:
         try:
             records = await self._transaction(group)
         except Exception as exc:
+            unavailable = as_unavailable(exc)
+            if unavailable is not None:
+                self._note_unavailable(unavailable.detail)
+                for job in group:  # alone, each would only wait for the same database again
+                    _settle(job.future, exc=Unavailable(unavailable.detail))
+                return
             if len(group) == 1:
                 _settle(group[0].future, exc=exc)
                 return
             for job in group:  # isolate the failing operation(s)
                 await self._commit([job])
             return
+        if self.unavailable is not None:
+            log.info("the database accepts writes again")
+            self.unavailable = None
         for job in group:
             _settle(job.future, result=job.result)
         if records and self.publish is not None:
@@ -124,6 +140,12 @@ class Writer:
                 await self.publish(records)
             except Exception:  # subscribers can always recover from the log
                 log.exception("publishing %d events failed", len(records))
+
+    def _note_unavailable(self, reason: str) -> None:
+        """One warning line when writes start failing (no traceback: this is an outage, not a bug)."""
+        if self.unavailable is None:
+            log.warning("writes are failing: %s", reason)
+        self.unavailable = reason
 
     async def _transaction(self, group: list[_Job[Any]]) -> list[EventRecord]:
         kwargs = {} if self._postgres else {"transaction_type": TransactionType.immediate}

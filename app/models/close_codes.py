@@ -12,3 +12,4 @@ SLOW_CONSUMER = 4008  # an event subscriber fell too far behind: resume with aft
 BAD_REQUEST = 4400  # bad stream parameters: fix the request, do not retry
 FORBIDDEN = 4403  # a session token asked for something its session may not see
 NO_TERMINAL = 4404  # no running terminal for that session on this instance
+INPUT_OVERFLOW = 4413  # a terminal's program left more than 1 MiB of input unread: input refused, socket closed

@@ -19,7 +19,7 @@ class DatabaseStatus(msgspec.Struct, kw_only=True):
 
     backend: Literal["sqlite", "postgresql"]
     reachable: bool
-    error: str | None = None
+    error: str | None = None  # why it could not be used, in words (no credentials, no traceback)
 
 
 class MigrationStatus(msgspec.Struct, kw_only=True):
@@ -32,6 +32,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     """Readiness: the database is reachable and the schema is current."""
 
     status: Literal["ready", "not_ready"]
+    reason: str | None = None  # why not ready (None when ready)
     version: str
     database: DatabaseStatus
     migrations: MigrationStatus

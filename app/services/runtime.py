@@ -20,8 +20,8 @@ from app.db.writer import Writer
 from app.models.events import EventRecord
 from app.services.events.hub import EventHub
 from app.services.events.retention import prune_forever
-from app.services.sessions.runner import SessionRunner, child_environment
-from app.services.sessions.status import mark_live_sessions_lost
+from app.services.sessions.orphans import recover_orphans
+from app.services.sessions.runner import STOP_GRACE_S, SessionRunner, child_environment
 from app.services.sessions.tokens import SessionGrants
 from app.settings import Settings
 
@@ -77,12 +77,15 @@ async def open_runtime(
         shell=settings.shell,
         grants=grants,
         idle_after_s=settings.session_idle_s,
+        max_sessions=settings.max_sessions,
+        max_processes=settings.session_max_processes,
     )
     background: list[asyncio.Task[None]] = []
     try:
-        lost = await mark_live_sessions_lost(writer, runner.host)
+        # Before anything can spawn: every live record of this instance is left over from an earlier run.
+        lost = await recover_orphans(writer, runner.host, grace=STOP_GRACE_S)
         if lost:
-            log.info("%d session(s) whose process is gone marked lost", lost)
+            log.info("%d session(s) left live by an earlier run marked lost (see their timelines)", lost)
         await hub.start()
         if settings.event_retention_days is not None:
             prune = prune_forever(writer, settings.event_retention_days)

@@ -1,4 +1,5 @@
-"""Process-level helpers for the POSIX pty backend: signal reset in the child, group/session signalling, exit."""
+"""Process-level helpers for the POSIX pty backend: signal reset in the child, group/session signalling, exit,
+and /proc readings (process identity by start time, session sizes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 RESET_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGPIPE)
 
@@ -18,21 +20,93 @@ def reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def session_members(sid: int) -> list[int]:
-    """Live (non-zombie) processes in session ``sid`` (Linux /proc; elsewhere empty: the process group covers it)."""
-    members = []
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, session, …]; None if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # The name may contain spaces and parentheses: the fields start after its last ')'.
+            return f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
+def _live_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, stat fields) of every live (non-zombie) process (Linux /proc; elsewhere nothing)."""
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rpartition(b")")[2].split()
-            except OSError:
-                continue
-            if len(fields) > 3 and int(fields[3]) == sid and fields[0] != b"Z":
-                members.append(int(entry.name))
-    return members
+            if entry.name.isdigit():
+                fields = _stat_fields(entry.name)
+                if fields is not None and len(fields) > 3 and fields[0] != b"Z":
+                    yield int(entry.name), fields
+
+
+def session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes in session ``sid`` (Linux /proc; elsewhere empty: the process group covers it)."""
+    return [pid for pid, fields in _live_stats() if int(fields[3]) == sid]
+
+
+def session_sizes() -> dict[int, int]:
+    """How many live (non-zombie) processes each session id has, from one pass over /proc (Linux; else empty)."""
+    sizes: dict[int, int] = {}
+    for _, fields in _live_stats():
+        sid = int(fields[3])
+        sizes[sid] = sizes.get(sid, 0) + 1
+    return sizes
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (/proc/<pid>/stat field 22), or None if it is gone,
+    a zombie, or unknowable here (not Linux). With the pid it identifies one process: pids are reused, this is not.
+    """
+    fields = _stat_fields(pid)
+    # Field 22 of the whole line is index 19 after the name (fields 1 and 2, pid and name, are cut off).
+    if fields is None or len(fields) < 20 or fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
+def same_process(pid: int, start_time: int | None) -> bool:
+    """True if ``pid`` is alive and still the process that started at ``start_time`` (never for an unknown time)."""
+    return start_time is not None and process_start_time(pid) == start_time
+
+
+def _session_running(sid: int) -> bool:
+    """True while a live process remains in session (or group) ``sid``; zombies nobody reaps do not count."""
+    if os.path.isdir("/proc/self"):
+        return bool(session_members(sid))
+    return session_alive(sid)
+
+
+async def stop_session_group(sid: int, grace: float) -> bool:
+    """HUP, TERM (after grace/2 each), then KILL the group and session ``sid`` of a process this server did not
+    start (so it cannot reap it: liveness is read from /proc). True once nothing of it lives."""
+    for sig, timeout in ((signal.SIGHUP, grace / 2), (signal.SIGTERM, grace / 2), (signal.SIGKILL, 5.0)):
+        if not _session_running(sid):
+            return True
+        signal_session(sid, sig)
+        await _wait_gone(sid, time.monotonic() + timeout)
+    return not _session_running(sid)
+
+
+async def _wait_gone(sid: int, deadline: float) -> None:
+    # Polled: a process that is not our child gives no exit notification we could wait on.
+    while True:
+        if not _session_running(sid) or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
+def kill_session_now(sid: int, rounds: int = 50) -> None:
+    """SIGKILL everything in group and session ``sid`` without grace, for a runaway (a fork bomb): first SIGSTOP
+    every member until no new one appears (a stopped process cannot fork), then kill them all at once."""
+    seen: set[int] = set()
+    for _ in range(rounds):
+        members = set(session_members(sid))
+        signal_session(sid, signal.SIGSTOP)
+        if members <= seen:
+            break
+        seen |= members
+    signal_session(sid, signal.SIGKILL)
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

@@ -8,9 +8,14 @@ provide the same ``Terminal``/``Viewer`` later.
   attached viewer. The pty is drained whether or not anyone watches. After the first read, a callback only reads
   again while ``FIONREAD`` reports buffered bytes: on Linux a read (or poll) of a pty that finds nothing waits for
   the kernel's buffer-flush worker, which stalled the whole event loop for milliseconds per flooding terminal.
-- Flow control: while any viewer has more than ``PAUSE_ABOVE`` unacknowledged bytes the reader is removed (the
-  kernel buffer fills and the child blocks); it resumes once every viewer is below ``RESUME_BELOW``. A viewer's
-  pending buffer therefore never exceeds ``PAUSE_ABOVE + READ_BATCH`` plus the scrollback snapshot.
+- Offsets: every output byte has an offset, the number of bytes the program printed before it; the ring and every
+  viewer are addressed by it, so a client that reconnects gets exactly what followed what it saw.
+- Flow control: only the input owner (the viewer that most recently typed; until one types, the most recently
+  attached) may hold the program back: while it has more than ``PAUSE_ABOVE`` unacknowledged bytes the reader is
+  removed (the kernel buffer fills and the child blocks), and it resumes below ``RESUME_BELOW``. Any other viewer
+  that falls that far behind drops its buffer and catches up from the scrollback (see ``Viewer``). Acknowledgements
+  are clamped to what a viewer handed out, so no viewer ever buffers more than ``PAUSE_ABOVE + READ_BATCH``.
+- Input: queued while the pty does not take it; viewers may queue up to ``MAX_INPUT`` bytes, more is refused.
 - Exit: detected with a pidfd (Linux) or a waiter thread, reaped with ``waitpid``; ``exit_code`` is the exit status,
   or the negative signal number when a signal killed the child (``os.waitstatus_to_exitcode``).
 """
@@ -33,23 +38,21 @@ from pathlib import Path
 
 from ptyprocess import PtyProcess
 
+from app.terminals.input_queue import MAX_INPUT, InputQueue
 from app.terminals.process import ExitWatcher, kill_group, reset_signals, session_alive, signal_session
 from app.terminals.recording import AsciicastRecorder
 from app.terminals.ring import ScrollbackRing
-from app.terminals.viewer import Viewer
+from app.terminals.viewer import PAUSE_ABOVE, RESUME_BELOW, Viewer
 
 log = logging.getLogger(__name__)
 
 TERM = "xterm-256color"
 READ_SIZE = 65536
 READ_BATCH = 256 * 1024
-PAUSE_ABOVE = 1024 * 1024
-RESUME_BELOW = 256 * 1024
 FINAL_DRAIN = 1024 * 1024
 STREAM_BYTES = 16 * 1024  # output without a pause ...
 STREAM_GAP_S = 0.02  # ... longer than this counts as a stream, not interactive output
 MAX_COLS, MAX_ROWS = 1000, 500
-INTERRUPT_CHARS = (0x03, 0x1C)  # Ctrl-C, Ctrl-\ : like the tty, they flush queued input and go first
 
 
 class ProgramNotFoundError(FileNotFoundError):
@@ -103,12 +106,13 @@ class Terminal:
         self._ring = ScrollbackRing(scrollback_bytes)
         self._recorder = recorder
         self._on_exit = on_exit
-        self._viewers: list[Viewer] = []
+        self._viewers: list[Viewer] = []  # attached, oldest first
+        self._owner: Viewer | None = None  # the one viewer whose lag pauses the program
+        self._input_seq = 0
         self._reading = False
         self._eof = False
         self._status: int | None = None
-        self._out = bytearray()
-        self._writing = False
+        self._input = InputQueue(self._loop, self._fd)
         self._exited: asyncio.Future[int] = self._loop.create_future()
         os.set_blocking(self._fd, False)
         self._start_reading()
@@ -177,30 +181,49 @@ class Terminal:
     @property
     def input_pending(self) -> int:
         """Bytes of input queued because the pty did not take them yet."""
-        return len(self._out)
+        return len(self._input)
 
     @property
     def streaming(self) -> bool:
         """True while the program prints a continuous stream (viewers then gather larger chunks per read)."""
         return self._burst >= STREAM_BYTES and time.monotonic() - self.last_output_at < STREAM_GAP_S
 
-    def attach(self) -> Viewer:
-        """A new viewer; its first read starts with the scrollback (after a marker if older output was dropped)."""
-        viewer = Viewer(self, self._loop, self._ring.snapshot())
+    def attach(self, offset: int = 0) -> Viewer:
+        """A new viewer whose reads start at output byte ``offset`` (0: the oldest scrollback; ValueError past the end).
+
+        It becomes the input owner unless the current owner has typed.
+        """
+        if not 0 <= offset <= self.output_bytes:
+            raise ValueError(f"offset {offset} is outside the output (0..{self.output_bytes})")
+        viewer = Viewer(self, self._loop, offset)
         if not self.finished:
             self._viewers.append(viewer)
+            if self._owner is None or not self._owner.input_seq:
+                self._owner = viewer
             self._update_flow()
         return viewer
 
-    def write(self, data: bytes) -> None:
-        """Send input; never blocks. What the pty does not take now is queued and flushed when it is writable."""
+    def write(self, data: bytes, limit: int | None = None) -> bool:
+        """Send input; never blocks. What the pty does not take now is queued and flushed when it is writable.
+
+        Returns False, queueing nothing, when the queue would pass ``limit`` bytes. Viewers' input is limited to
+        ``MAX_INPUT`` (see ``viewer_input``); the server's own (a prompt typed at start) is bounded where it is made.
+        """
         if self.finished or not data:
-            return
+            return True
+        if not self._input.put(data, limit):
+            return False
         self.last_input_at = time.monotonic()
-        if self._out and data[0] in INTERRUPT_CHARS:
-            self._out.clear()  # the line discipline flushes pending input on INTR/QUIT too
-        self._out += data
-        self._flush_input()
+        return True
+
+    def output_since(self, offset: int, limit: int) -> tuple[int, bytes]:
+        """Up to ``limit`` bytes of scrollback from ``offset`` on, and the offset they really start at (later when
+        ``offset`` is older than the scrollback)."""
+        return self._ring.read(offset, limit)
+
+    def holds_back(self, viewer: Viewer) -> bool:
+        """True for the input owner, the one viewer whose lag pauses the program."""
+        return viewer is self._owner
 
     def resize(self, cols: int, rows: int) -> None:
         """Set the window size (clamped to 1..1000 columns, 1..500 rows); the child gets SIGWINCH."""
@@ -286,39 +309,34 @@ class Terminal:
     def _update_flow(self) -> None:
         if self._eof or self.finished:
             return
-        behind = max((v.unacked for v in self._viewers), default=0)
+        behind = self._owner.unacked if self._owner is not None else 0
         if self._reading and behind > PAUSE_ABOVE:
             self._stop_reading()
         elif not self._reading and behind < RESUME_BELOW:
             self._start_reading()
 
-    def viewer_acked(self) -> None:
-        """A viewer acknowledged output: resume reading once every viewer is below the resume mark."""
-        self._update_flow()
+    def viewer_acked(self, viewer: Viewer) -> None:
+        """A viewer acknowledged output: when it is the owner, reading resumes below the resume mark."""
+        if viewer is self._owner:
+            self._update_flow()
+
+    def viewer_input(self, viewer: Viewer, data: bytes) -> bool:
+        """Input typed by a viewer: it becomes the input owner. False when refused (see ``write``)."""
+        if viewer in self._viewers and viewer is not self._owner:
+            self._owner = viewer
+            self._update_flow()
+        self._input_seq += 1
+        viewer.input_seq = self._input_seq
+        return self.write(data, MAX_INPUT)
 
     def viewer_detached(self, viewer: Viewer) -> None:
-        """A viewer went away: it no longer holds the pty back."""
+        """A viewer went away: it no longer holds the pty back; the owner passes to who typed (or attached) last."""
         with contextlib.suppress(ValueError):
             self._viewers.remove(viewer)
+        if viewer is self._owner:
+            # max() keeps the first of equals: reversed, the most recently attached wins among those never typing.
+            self._owner = max(reversed(self._viewers), key=lambda v: v.input_seq, default=None)
         self._update_flow()
-
-    # ------------------------------------------------------------------------------------------ input
-    def _flush_input(self) -> None:
-        while self._out and not self.finished:
-            try:
-                n = os.write(self._fd, self._out)
-            except BlockingIOError:
-                break
-            except OSError:
-                self._out.clear()
-                break
-            del self._out[:n]
-        if self._out and not self.finished and not self._writing:
-            self._loop.add_writer(self._fd, self._flush_input)
-            self._writing = True
-        elif not self._out and self._writing:
-            self._loop.remove_writer(self._fd)
-            self._writing = False
 
     # ------------------------------------------------------------------------------------------ exit
     def _on_reaped(self, status: int) -> None:
@@ -337,11 +355,8 @@ class Terminal:
         if self.finished:
             return
         self._stop_reading()
-        if self._writing:
-            self._loop.remove_writer(self._fd)
-            self._writing = False
+        self._input.close()
         self.finished = True
-        self._out.clear()
         self._proc.fileobj.close()  # closes the master fd; the kernel hangs up the slave side
         self._proc.closed = self._proc.terminated = True  # keep ptyprocess's __del__ from sleeping or re-reaping
         if self._recorder is not None:
@@ -352,6 +367,7 @@ class Terminal:
         for viewer in self._viewers:
             viewer.wake()
         self._viewers.clear()
+        self._owner = None
         if self._on_exit is not None:
             try:
                 self._on_exit(self.exit_code)

@@ -10,7 +10,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from app.errors import MaestroError
+from app.db.unavailable import as_unavailable
+from app.errors import LimitReached, MaestroError, Unavailable
 
 log = logging.getLogger("maestro.errors")
 
@@ -43,8 +44,15 @@ def _respond(status_code: int, detail: str, extra: Any = None, headers: dict[str
 
 
 def domain_error(_: Request, exc: MaestroError) -> Response:
-    """Domain errors carry their own status."""
+    """Domain errors carry their own status; `Unavailable` (503) also says when to try again."""
+    if isinstance(exc, Unavailable):
+        return _respond(exc.status, exc.detail, exc.extra, {"Retry-After": str(exc.retry_after_s)})
     return _respond(exc.status, exc.detail, exc.extra)
+
+
+def limit_error(_: Request, exc: LimitReached) -> Response:
+    """A limit was reached: 429, with the Retry-After every 429 of this API carries."""
+    return _respond(exc.status, exc.detail, exc.extra, {"Retry-After": str(exc.retry_after_s)})
 
 
 def http_error(_: Request, exc: HTTPException) -> Response:
@@ -53,12 +61,20 @@ def http_error(_: Request, exc: HTTPException) -> Response:
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response:
-    """A bug: log it with its traceback, tell the client nothing internal."""
+    """A bug: log it with its traceback, tell the client nothing internal.
+
+    Except a storage outage that reached here untranslated: that is no bug, so a 503 and one log line.
+    """
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:
+        log.warning("%s %s: %s", request.method, request.url.path, unavailable.detail)
+        return domain_error(request, unavailable)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
 
 
 EXCEPTION_HANDLERS = {
+    LimitReached: limit_error,
     MaestroError: domain_error,
     HTTPException: http_error,
     Exception: unexpected_error,

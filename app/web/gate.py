@@ -1,8 +1,9 @@
 """The ASGI security gate in front of everything the server answers (API, OpenAPI docs, NiceGUI pages).
 
-Order of checks: Host allowlist (all requests, DNS-rebinding defence) -> body size -> public routes ->
-browser bootstrap (`/?token=`) -> credentials (bearer or cookie, failed attempts rate-limited) -> Origin
-(every WebSocket upgrade, every cookie-authenticated state-changing request) -> JSON-only API bodies.
+Order of checks: one Host header, on the allowlist (all requests, DNS-rebinding defence) -> body size -> public
+routes -> browser bootstrap (`/?token=`) -> credentials (bearer or cookie; only failures are rate-limited) ->
+Origin (every WebSocket upgrade, every cookie-authenticated state-changing request) -> Sec-Fetch-Site (cookie
+requests from another site) -> JSON-only API bodies.
 Refusals happen before any WebSocket is accepted and before the app sees the request.
 """
 
@@ -18,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models import close_codes
 from app.web.errors import error_body
-from app.web.security import AccessPolicy, Principal
+from app.web.security import OVER, REACHED, AccessPolicy, Principal
 
 log = logging.getLogger("maestro.security")
 
@@ -29,6 +30,8 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
 ]
 PRINCIPAL_KEY = "maestro.principal"
+SINGLE_HEADERS = ("host", "origin", "authorization")  # two of these would leave which one counts ambiguous
+Refusal = tuple[int, str, list[tuple[bytes, bytes]]]  # status, detail, extra headers
 
 
 class SecurityGate:
@@ -61,13 +64,16 @@ class SecurityGate:
             if _wants_bootstrap(scope):
                 await self._bootstrap(scope, send)
                 return
-            await self.app(scope, _limited_receive(receive, self._body_limit(scope)), _with_security_headers(send))
+            await self._within_body_limit(scope, receive, _with_security_headers(send))
         else:
             await self.app(scope, receive, send)
 
-    def _check(self, scope: Scope) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
+    def _check(self, scope: Scope) -> Refusal | None:
         """Return (status, detail, headers) to refuse the request, or None to let it through."""
         headers = _headers(scope)
+        repeated = _repeated(scope, SINGLE_HEADERS)
+        if repeated:
+            return 400, f"More than one {repeated.title()} header", []
         if not self.policy.host_allowed(headers.get("host")):
             return 403, "Host not allowed", []
         length = headers.get("content-length")
@@ -79,24 +85,48 @@ class SecurityGate:
             return None
         if scope["type"] == "http" and _wants_bootstrap(scope):
             return None  # validated in _bootstrap
-        client = (scope.get("client") or ("unknown", 0))[0]
-        if self.policy.too_many_failures(client):
-            return 429, "Too many failed authentication attempts; wait a minute", [(b"retry-after", b"60")]
         cookie = _cookie(headers, self.policy.cookie_name)
+        # Credentials are checked before the failure limiter: a valid one always works, whatever others tried.
         principal = self.policy.authenticate(headers.get("authorization"), cookie)
         if principal is None:
-            if headers.get("authorization") or cookie:  # a wrong guess counts; no credentials at all does not
-                self.policy.record_failure(client)
             detail = "Missing or invalid token" if scope["type"] == "http" else "Authentication required"
-            return 401, detail, [(b"www-authenticate", b'Bearer realm="maestro"')]
+            unauthorized: Refusal = (401, detail, [(b"www-authenticate", b'Bearer realm="maestro"')])
+            if headers.get("authorization") or cookie:  # a wrong guess counts; no credentials at all does not
+                return self._failed(scope, unauthorized)
+            return unauthorized
         if principal.kind == "session" and not path.startswith("/api/"):
             return 403, "A session token works for the API only", []  # pages, docs and assets are the user's
         if not self._origin_ok(scope, headers, principal):
             return 403, "Origin not allowed", []
+        if principal.via == "cookie" and _from_another_site(scope, headers):
+            return 403, "Cookie-authenticated requests from another site are not allowed", []
         if scope["type"] == "http" and path.startswith("/api/") and not _json_body_ok(scope, headers):
             return 415, "Request bodies must be JSON (Content-Type: application/json)", []
         scope[PRINCIPAL_KEY] = principal
         return None
+
+    async def _within_body_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with the body cut off at the limit; a body cut off is answered 413, whatever the app says.
+
+        Why here: the app only sees a disconnect, which it would answer as a failure (500) of its own.
+        """
+        limit = self._body_limit(scope)
+        over = [False]
+        answered = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if over[0]:
+                if not answered:
+                    answered = True
+                    await _refuse(scope, send, 413, f"Request body larger than {limit} bytes", [])
+                return  # the app's own answer to the cut-off body is dropped
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, _limited_receive(receive, limit, over), guarded_send)
+        if over[0] and not answered:
+            await _refuse(scope, send, 413, f"Request body larger than {limit} bytes", [])
 
     def _body_limit(self, scope: Scope) -> int:
         """A route's own limit where it sets a larger one (the import takes whole documents); else the general one."""
@@ -109,19 +139,35 @@ class SecurityGate:
         origin = headers.get("origin")
         if origin is None:
             return principal.via == "bearer"
-        return self.policy.origin_allowed(origin)
+        return self.policy.origin_allowed(origin, _served_scheme(scope))
+
+    def _failed(self, scope: Scope, unauthorized: Refusal) -> Refusal:
+        """Count a failed credential: `unauthorized` while under the limit, 429 past it."""
+        client = (scope.get("client") or ("unknown", 0))[0]
+        verdict = self.policy.record_failure(client)
+        if verdict == REACHED:  # logged once per block: the 429s themselves are only logged at debug level
+            log.warning("Too many failed authentication attempts from %s: 429 until a quiet minute", client)
+        if verdict in (REACHED, OVER):
+            return 429, "Too many failed authentication attempts; wait a minute", [(b"retry-after", b"60")]
+        return unauthorized
 
     async def _bootstrap(self, scope: Scope, send: Send) -> None:
-        """`GET /path?token=...`: set the browser cookie and redirect to the clean URL."""
-        client = (scope.get("client") or ("unknown", 0))[0]
+        """`GET /path?token=...`: set the browser cookie and redirect to the clean URL.
+
+        A wrong token counts as a failed attempt, except from a browser that is already signed in (a used link
+        reopened): that is not a guess, and a valid cookie is never answered 429.
+        """
+        headers = _headers(scope)
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         token = next((v for k, v in query if k == "token"), "")
-        if self.policy.too_many_failures(client):
-            await _refuse(scope, send, 429, "Too many failed authentication attempts; wait a minute", [])
-            return
         if not self.policy.bootstrap_token_ok(token):
-            self.policy.record_failure(client)
-            await _refuse(scope, send, 401, "Invalid token in the login link", [])
+            refusal: Refusal = (401, "Invalid token in the login link", [])
+            signed_in = self.policy.authenticate(
+                headers.get("authorization"), _cookie(headers, self.policy.cookie_name)
+            )
+            if signed_in is None or signed_in.kind != "user":
+                refusal = self._failed(scope, refusal)
+            await _refuse(scope, send, *refusal)
             return
         rest = urlencode([(k, v) for k, v in query if k != "token"])
         location = scope["path"] + (f"?{rest}" if rest else "")
@@ -149,6 +195,36 @@ def _headers(scope: Scope) -> dict[str, str]:
     for name, value in scope.get("headers", []):
         out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
     return out
+
+
+def _repeated(scope: Scope, names: tuple[str, ...]) -> str | None:
+    """The first of `names` that the request sends more than once, if any."""
+    seen: set[str] = set()
+    for raw, _ in scope.get("headers", []):
+        name = raw.decode("latin-1").lower()
+        if name in names:
+            if name in seen:
+                return name
+            seen.add(name)
+    return None
+
+
+def _served_scheme(scope: Scope) -> str:
+    """The scheme our origin has for this connection: `http` or `https` (WebSockets: `ws` or `wss`)."""
+    scheme = scope.get("scheme", "http")
+    return {"ws": "http", "wss": "https"}.get(scheme, scheme)
+
+
+def _from_another_site(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser request made by another site's page (Fetch Metadata), not by ours or by the user.
+
+    `same-site` counts as another site: every server on localhost, whatever its port, is the same site. A link
+    followed to one of our pages is the user navigating, not that page reading ours, and stays allowed.
+    """
+    if headers.get("sec-fetch-site") not in ("cross-site", "same-site"):
+        return False  # same-origin, none (typed, bookmarked, opened by `maestro open`), or no Fetch Metadata
+    navigation = scope["type"] == "http" and headers.get("sec-fetch-mode") == "navigate"
+    return not (navigation and not scope["path"].startswith("/api/"))
 
 
 def _cookie(headers: dict[str, str], name: str) -> str | None:
@@ -196,8 +272,8 @@ def _with_security_headers(send: Send) -> Send:
     return wrapped
 
 
-def _limited_receive(receive: Receive, limit: int) -> Receive:
-    """Stop a chunked body that grows past the limit (Content-Length was checked up front)."""
+def _limited_receive(receive: Receive, limit: int, over: list[bool]) -> Receive:
+    """Stop a chunked body that grows past the limit (Content-Length was checked up front); `over[0]` says so."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -206,6 +282,7 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
+                over[0] = True
                 return {"type": "http.disconnect"}
         return message
 
@@ -214,7 +291,15 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
 
 async def _refuse(scope: Scope, send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]]) -> None:
     """Answer with the error shape (HTML for a browser page), or refuse a WebSocket before accepting it."""
-    log.info("refused %s %s: %s (%d)", scope["type"], scope["path"], detail, status)
+    # 429s are counted, not logged one by one: the limiter logs once when a client reaches it.
+    log.log(
+        logging.DEBUG if status == 429 else logging.INFO,
+        "refused %s %s: %s (%d)",
+        scope["type"],
+        scope["path"],
+        detail,
+        status,
+    )
     if scope["type"] == "websocket":
         if "websocket.http.response" in (scope.get("extensions") or {}):
             await _send_http(send, "websocket.http.response", status, detail, extra, html_page=False)

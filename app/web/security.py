@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -80,12 +81,15 @@ class AccessPolicy:
         """Exact match against the allowlist: no suffix or prefix matching (DNS-rebinding defence)."""
         return host is not None and host.lower() in self.allowed_hosts
 
-    def origin_allowed(self, origin: str | None) -> bool:
-        """An http(s) Origin whose host[:port] is on the Host allowlist."""
+    def origin_allowed(self, origin: str | None, scheme: str) -> bool:
+        """An Origin with the scheme we serve (`http` or `https`) and a host[:port] on the Host allowlist.
+
+        `https://localhost:P` is another origin than `http://localhost:P` (a different server could answer it).
+        """
         if not origin:
             return False
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or parts.path not in ("", "/"):
+        if parts.scheme != scheme or parts.path not in ("", "/") or parts.query or parts.fragment:
             return False
         return self.host_allowed(parts.netloc)
 
@@ -112,40 +116,78 @@ class AccessPolicy:
             return Principal(kind="user", via="cookie")
         return None
 
-    def too_many_failures(self, client: str) -> bool:
-        """True once `client` has failed authentication too often in the last minute."""
-        return self._failures.blocked(client)
+    def record_failure(self, client: str) -> str:
+        """Count one failed authentication by `client` (see FailureLimiter.fail); what to answer it."""
+        return self._failures.fail(client_key(client))
 
-    def record_failure(self, client: str) -> None:
-        """Count one failed authentication by `client`."""
-        self._failures.add(client)
+
+# What FailureLimiter.fail answers: under the limit (401), the failure that reaches it (429, logged once), past it.
+UNDER, REACHED, OVER = "under", "reached", "over"
+
+
+class _Window:
+    """One key's failure times within the window, and whether it is over the limit."""
+
+    __slots__ = ("over", "times")
+
+    def __init__(self, size: int) -> None:
+        self.times: deque[float] = deque(maxlen=size)
+        self.over = False
 
 
 class FailureLimiter:
-    """A sliding one-minute window of failed attempts per client address, with bounded memory."""
+    """Failed attempts per client key in a sliding one-minute window, for at most MAX_CLIENTS keys.
+
+    Only failures are counted and only failures are throttled: a request with a valid credential is checked first
+    and never reaches the limiter, so a page that makes the browser send bad tokens cannot lock the user out; it
+    only gets its own guesses answered 429 (which count too, so a guesser that keeps guessing stays throttled).
+    Keys live in least-recently-failing order: when a new key would pass MAX_CLIENTS the oldest one is evicted,
+    never all of them, so a flood from many addresses cannot wipe out the blocks of a client that keeps failing.
+    """
 
     MAX_CLIENTS = 4096
+    WINDOW_S = 60.0
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._events: dict[str, deque[float]] = {}
+        self._windows: OrderedDict[str, _Window] = OrderedDict()  # least recently failing first
 
-    def add(self, client: str) -> None:
-        """Record a failure now."""
-        if len(self._events) >= self.MAX_CLIENTS and client not in self._events:
-            self._events.clear()
-        window = self._events.setdefault(client, deque(maxlen=self.per_minute + 1))
-        window.append(time.monotonic())
+    def __len__(self) -> int:
+        return len(self._windows)
 
-    def blocked(self, client: str) -> bool:
-        """True if the client reached the limit within the last 60 s."""
-        window = self._events.get(client)
-        if not window:
-            return False
-        cutoff = time.monotonic() - 60
-        while window and window[0] < cutoff:
-            window.popleft()
-        return len(window) >= self.per_minute
+    def fail(self, key: str) -> str:
+        """Count one failure by `key` now: UNDER the limit, the failure that REACHED it, or OVER it already."""
+        now = time.monotonic()
+        cutoff = now - self.WINDOW_S
+        while self._windows:  # keys whose newest failure left the window are forgotten, oldest first
+            oldest = next(iter(self._windows.values()))
+            if oldest.times[-1] > cutoff:
+                break
+            self._windows.popitem(last=False)
+        window = self._windows.pop(key, None) or _Window(self.per_minute + 1)
+        self._windows[key] = window  # now the most recent
+        while window.times and window.times[0] <= cutoff:
+            window.times.popleft()
+        window.times.append(now)
+        was_over, window.over = window.over, len(window.times) > self.per_minute
+        while len(self._windows) > self.MAX_CLIENTS:
+            self._windows.popitem(last=False)
+        if not window.over:
+            return UNDER
+        return OVER if was_over else REACHED
+
+
+def client_key(address: str) -> str:
+    """The limiter's key for a client address: IPv4 as is, IPv6 by its /64 (one host owns a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _host_allowlist(settings: Settings) -> frozenset[str]:

@@ -1,7 +1,15 @@
-"""The activity monitor: keeps `last_activity_at` and moves running sessions between running, idle and needs_input.
+"""The activity monitor: keeps `last_activity_at`, moves running sessions between running, idle and needs_input,
+and enforces the per-session process limit.
 
 One task per instance, one status query a second while it watches any session. Its status writes use
 `only_from`, so they never overwrite what an agent or the user set in between.
+
+Why the process limit is counted here: RLIMIT_NPROC counts every process of the user (all sessions, the server,
+the user's own shells), so it cannot bound one session; cgroups (pids.max) would, but need a delegated cgroup
+tree that a plain user install does not have. Every session runs in its own Unix session, so one pass over /proc
+a second (`session_sizes`) counts each session's processes; one over the limit is killed at once (stopped first,
+so a fork bomb cannot outrun the kill) and its timeline says why. A program that leaves its session (setsid) is
+no longer counted: that is the documented edge of this bound (docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,12 +19,14 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.db.writer import Writer
 from app.models.common import utcnow
 from app.services.sessions import status as session_status
 from app.terminals import Terminal
+from app.terminals.process import session_sizes
 
 log = logging.getLogger("maestro.sessions")
 
@@ -38,9 +48,17 @@ class _Seen:
 class ActivityMonitor:
     """Watches the terminals it is given until they are forgotten."""
 
-    def __init__(self, writer: Writer, idle_after_s: float) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        idle_after_s: float,
+        max_processes: int,
+        on_too_many: Callable[[str, int], Awaitable[None]],
+    ) -> None:
         self.writer = writer
         self.idle_after_s = idle_after_s
+        self.max_processes = max_processes
+        self.on_too_many = on_too_many  # called with the session id and its process count
         self._seen: dict[str, _Seen] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -71,6 +89,7 @@ class ActivityMonitor:
                 log.exception("session activity check failed")
 
     async def _tick(self) -> None:
+        await self._check_sizes()
         statuses = await session_status.live_statuses(list(self._seen))
         now = time.monotonic()
         for session_id, seen in list(self._seen.items()):
@@ -85,6 +104,13 @@ class ActivityMonitor:
                 at = utcnow() - dt.timedelta(seconds=now - terminal.last_output_at)
                 await session_status.touch_activity(self.writer, session_id, at)
             await self._transition(session_id, seen, status, now)
+
+    async def _check_sizes(self) -> None:
+        sizes = await asyncio.to_thread(session_sizes)  # reads every /proc/<pid>/stat: not on the loop
+        for session_id, seen in list(self._seen.items()):
+            count = sizes.get(seen.terminal.pid, 0)  # the leader's pid is its session's id
+            if count > self.max_processes and not seen.terminal.finished:
+                await self.on_too_many(session_id, count)
 
     async def _transition(self, session_id: str, seen: _Seen, status: str, now: float) -> None:
         terminal = seen.terminal

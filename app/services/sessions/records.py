@@ -71,8 +71,12 @@ async def create_session_record(
     status: str = "spawning",
     role: str = "worker",
     session_id: str | None = None,
+    host: str = "",
 ) -> Session:
-    """Record a new session, linked (status working) to tasks of its own project; emits session.created, task.linked."""
+    """Record a new session, linked (status working) to tasks of its own project; emits session.created, task.linked.
+
+    `host` names the instance that will run it, from the start: if that instance dies mid-spawn, its restart finds
+    the record (app/services/sessions/orphans.py)."""
     task_ids = list(dict.fromkeys(task_ids))  # a task named twice is linked once
     _check_record_args(name, profile, command, cwd, spawn_source, status, parent_session_id, task_ids)
     if role not in ROLES:
@@ -105,6 +109,7 @@ async def create_session_record(
             "last_activity_at": None,
             "created_at": now,
             "updated_at": now,
+            "host": host,
         }
         await SessionRow.insert(SessionRow(**row))
         links = [

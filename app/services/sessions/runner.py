@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.db.writer import Writer
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, LimitReached, NotFound
 from app.home import write_private
 from app.ids import is_id, new_id
 from app.models.common import CLIENT_ACTORS, ENDED_STATUSES
@@ -28,11 +28,14 @@ from app.services.agents import profiles
 from app.services.agents.manifests import build_manifest, write_manifest
 from app.services.agents.prompts import compose_prompt
 from app.services.projects import get_project
+from app.services.sessions import orphans
 from app.services.sessions import records as sessions
 from app.services.sessions import status as session_status
 from app.services.sessions.activity import ActivityMonitor
 from app.services.sessions.tokens import SessionGrants
+from app.services.timeline import add_entry
 from app.terminals import Terminal
+from app.terminals.process import kill_session_now, process_start_time
 
 log = logging.getLogger("maestro.sessions")
 
@@ -56,13 +59,17 @@ class SessionRunner:
     shell: str
     grants: SessionGrants
     idle_after_s: float = 30.0
+    max_sessions: int = 64  # sessions running (or starting) here at once; one more spawn is LimitReached (429)
+    max_processes: int = 512  # processes in one session; beyond it the session is killed (see activity.py)
     _terminals: dict[str, Terminal] = field(default_factory=dict)
+    _slots: set[str] = field(default_factory=set)  # sessions starting or running here: what max_sessions counts
+    _started: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # resolved once "running" is written
     _stopping: set[str] = field(default_factory=set)
     _pending: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     _monitor: ActivityMonitor = field(init=False)
 
     def __post_init__(self) -> None:
-        self._monitor = ActivityMonitor(self.writer, self.idle_after_s)
+        self._monitor = ActivityMonitor(self.writer, self.idle_after_s, self.max_processes, self._too_many_processes)
 
     def get(self, session_id: str) -> Terminal:
         """The running terminal of a session, or NotFound (an unknown id never creates anything)."""
@@ -74,13 +81,29 @@ class SessionRunner:
     async def spawn(self, request: SessionSpawn, *, actor: str) -> Session:
         """Write the manifest and prompt, then start the profile's program in the project's working directory.
 
-        Everything that can be refused (unknown profile, task or skill, a missing program) is refused before a
-        record exists. A session spawning another becomes its parent.
+        Everything that can be refused (too many sessions, unknown profile, task or skill, a missing program) is
+        refused before a record exists. A session spawning another becomes its parent. The answer is the session
+        as it is once started: a program that already exited is `completed` or `failed` with its exit code.
         """
+        if len(self._slots) >= self.max_sessions:
+            raise LimitReached(
+                f"this server already runs {len(self._slots)} sessions, its limit (MAESTRO_MAX_SESSIONS); "
+                "stop one or wait for one to end",
+                {"limit": self.max_sessions, "running": len(self._slots)},
+            )
+        session_id = new_id("ses")
+        self._slots.add(session_id)  # reserved before any await, so concurrent spawns cannot pass the limit together
+        try:
+            return await self._spawn(session_id, request, actor)
+        except BaseException:
+            if session_id not in self._terminals:
+                self._slots.discard(session_id)
+            raise
+
+    async def _spawn(self, session_id: str, request: SessionSpawn, actor: str) -> Session:
         parent_session_id = actor if is_id(actor, "ses") else request.parent_session_id
         project = await get_project(request.project_id)
         profile = _profile(self.home, request.profile)
-        session_id = new_id("ses")
         folder = self.home / "sessions" / session_id
         name = request.name or profile.name
         manifest = await build_manifest(
@@ -138,6 +161,7 @@ class SessionRunner:
                 parent_session_id=parent_session_id,
                 task_ids=request.task_ids,
                 actor=actor,
+                host=self.host,
             )
         except BaseException:
             self.grants.revoke(session_id)
@@ -165,21 +189,51 @@ class SessionRunner:
         self._monitor.watch(session_id, terminal)  # before any await: output from now on counts as activity
         if launch.stdin:
             terminal.write(launch.stdin.encode() + b"\r")  # typed into the terminal, as a user would
-        await session_status.set_process(self.writer, session_id, self.host, terminal.pid)
-        return await session_status.set_status(self.writer, record.id, "running", actor)
+        # The program may exit at once (`true`, an agent failing fast): its exit is recorded only after "running"
+        # (see _record_exit), so the record goes spawning -> running -> completed/failed and never refuses a step.
+        started = self._started[session_id] = asyncio.get_running_loop().create_future()
+        try:
+            session = await session_status.mark_running(
+                self.writer,
+                record.id,
+                host=self.host,
+                pid=terminal.pid,
+                pid_start_time=process_start_time(terminal.pid),
+                actor=actor,
+            )
+        finally:
+            started.set_result(None)
+            del self._started[session_id]
+        if terminal.finished:
+            await self.settled(session_id)
+            return await sessions.get_session(session_id)
+        return session
 
     async def stop(self, session_id: str, actor: str) -> Session:
         """HUP, TERM, then KILL the session's process group; the session ends as stopped."""
         terminal = self._terminals.get(session_id)
         if terminal is None:
-            current = await sessions.get_session(session_id)  # NotFound for an unknown id
-            if current.status in ENDED_STATUSES:
-                raise Conflict(f"session {session_id} has already ended ({current.status})", {"status": current.status})
-            raise Conflict(f"session {session_id} is not running on this server instance", {"status": current.status})
+            return await self._stop_stale(session_id, actor)
         self._stopping.add(session_id)
         await terminal.stop(STOP_GRACE_S)
         await self.settled(session_id)
         return await sessions.get_session(session_id)
+
+    async def _stop_stale(self, session_id: str, actor: str) -> Session:
+        """Stop a session this instance does not run: 409 if it ended or belongs to another instance; a record of
+        this instance left live by an earlier run is ended (its process stopped if it is still the record's own)."""
+        current = await sessions.get_session(session_id)  # NotFound for an unknown id
+        if current.status in ENDED_STATUSES:
+            raise Conflict(f"session {session_id} has already ended ({current.status})", {"status": current.status})
+        if session_id in self._slots:
+            raise Conflict(f"session {session_id} is still starting; stop it once it runs", {"status": current.status})
+        record = await orphans.process_record(session_id)
+        if record is None or record.host != self.host:
+            raise Conflict(f"session {session_id} is not running on this server instance", {"status": current.status})
+        why = f"stopped by {actor}; this server instance did not run it ({orphans.RESTARTED})"
+        return await orphans.end_stale(
+            self.writer, record, why=why, actor=actor, grace=STOP_GRACE_S, stopped_as="stopped"
+        )
 
     async def stop_all(self) -> None:
         """Server shutdown: stop every session and reap every child."""
@@ -205,12 +259,39 @@ class SessionRunner:
             raise NotFound(f"session {session_id} has no recording") from None
         return _whole_lines(handle)
 
+    async def _too_many_processes(self, session_id: str, count: int) -> None:
+        """The activity monitor counted more processes in a session than allowed: kill it at once (a fork bomb
+        grows during any grace period), and say why on its timeline."""
+        terminal = self._terminals.get(session_id)
+        if terminal is None or session_id in self._stopping:
+            return
+        self._stopping.add(session_id)
+        message = (
+            f"stopped: its processes ({count}) exceeded the limit of {self.max_processes} per session "
+            "(MAESTRO_SESSION_MAX_PROCESSES); every process in it was killed"
+        )
+        # In a thread: it rescans /proc until the tree stops growing, which takes a while under a fork bomb.
+        await asyncio.to_thread(kill_session_now, terminal.pid)  # the exit watcher reaps; the exit says stopped
+        await add_entry(
+            self.writer,
+            kind="error",
+            message=message,
+            task_id=None,
+            session_id=session_id,
+            on="session",
+            actor="maestro",
+        )
+
     # ------------------------------------------------------------------------------------------ exit
     def _on_exit(self, session_id: str, code: int) -> None:
         self._pending[session_id] = asyncio.ensure_future(self._record_exit(session_id, code))
 
     async def _record_exit(self, session_id: str, code: int) -> None:
+        started = self._started.get(session_id)
+        if started is not None:
+            await started  # an exit during spawn is recorded after "running", never before
         self._terminals.pop(session_id, None)
+        self._slots.discard(session_id)
         self._monitor.forget(session_id)
         self.grants.revoke(session_id)
         stopped = session_id in self._stopping

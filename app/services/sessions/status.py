@@ -1,4 +1,4 @@
-"""Session status and process bookkeeping: renames and status changes, exits, activity, lost sessions."""
+"""Session status and process bookkeeping: renames and status changes, start, exits, activity."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import msgspec
 from app.db.tables import Session as SessionRow
 from app.db.writer import Tx, Writer
 from app.errors import Conflict
-from app.home import pid_alive
-from app.models.common import ENDED_STATUSES, SESSION_STATUSES, utcnow
+from app.models.common import ENDED_STATUSES, utcnow
 from app.models.events import SessionStatusChanged, SessionUpdated
 from app.models.sessions import Session, SessionUpdate
 from app.services.sessions.records import get_session
+
+# The process columns of a record whose process has ended: no instance, no pid.
+PROCESS_CLEARED: dict[str, Any] = {"host": "", "pid": None, "pid_start_time": None}
 
 
 async def update_session(writer: Writer, session_id: str, body: SessionUpdate, actor: str) -> Session:
@@ -89,14 +91,15 @@ async def record_exit(writer: Writer, session_id: str, exit_code: int, *, stoppe
     async def op(tx: Tx) -> Session:
         current = await get_session(session_id)
         now = utcnow()
-        update: dict[str, Any] = {"updated_at": now, "exit_code": exit_code, "host": "", "pid": None}
+        update: dict[str, Any] = {"updated_at": now, "exit_code": exit_code, **PROCESS_CLEARED}
         if current.status in ENDED_STATUSES:
             status = current.status
         else:
             status = "stopped" if stopped else ("completed" if exit_code == 0 else "failed")
             update.update(_status_update(current, status, now))
         await SessionRow.update(update).where(SessionRow.id == session_id)
-        del update["host"], update["pid"]
+        for column in PROCESS_CLEARED:
+            del update[column]
         session = msgspec.structs.replace(current, **update)
         if status != current.status:
             changed = SessionStatusChanged(session=session, from_=current.status, to=status)
@@ -118,13 +121,21 @@ async def touch_activity(writer: Writer, session_id: str, at: dt.datetime) -> No
     await writer.write(op, "maestro")
 
 
-async def set_process(writer: Writer, session_id: str, host: str, pid: int | None) -> None:
-    """Record which instance and pid run a session's process (no event: runtime bookkeeping)."""
+async def mark_running(
+    writer: Writer, session_id: str, *, host: str, pid: int, pid_start_time: int | None, actor: str
+) -> Session:
+    """The program started: record which instance and process run it and move it from spawning to running, in one
+    write. A record that left spawning meanwhile (its exit already recorded, say) keeps its status."""
 
-    async def op(tx: Tx) -> None:
-        await SessionRow.update({SessionRow.host: host, SessionRow.pid: pid}).where(SessionRow.id == session_id)
+    async def op(tx: Tx) -> Session:
+        current = await get_session(session_id)
+        if current.status != "spawning":
+            return current
+        process = {SessionRow.host: host, SessionRow.pid: pid, SessionRow.pid_start_time: pid_start_time}
+        await SessionRow.update(process).where(SessionRow.id == session_id)
+        return await change_status_in(tx, current, "running")
 
-    await writer.write(op, "maestro")
+    return await writer.write(op, actor)
 
 
 async def live_statuses(session_ids: Collection[str]) -> dict[str, str]:
@@ -133,18 +144,6 @@ async def live_statuses(session_ids: Collection[str]) -> dict[str, str]:
         return {}
     rows = await SessionRow.select(SessionRow.id, SessionRow.status).where(SessionRow.id.is_in(list(session_ids)))
     return {r["id"]: r["status"] for r in rows}
-
-
-async def mark_live_sessions_lost(writer: Writer, host: str) -> int:
-    """At startup: this instance's sessions recorded as live whose process is gone become lost (never "running")."""
-    live = [s for s in SESSION_STATUSES if s not in ENDED_STATUSES]
-    rows = await SessionRow.select(SessionRow.id, SessionRow.pid).where(
-        SessionRow.status.is_in(live) & (SessionRow.host == host)
-    )
-    gone = [r["id"] for r in rows if r["pid"] is None or not pid_alive(r["pid"])]
-    for session_id in gone:
-        await set_status(writer, session_id, "lost", "maestro")
-    return len(gone)
 
 
 def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[str, Any]:

@@ -74,7 +74,13 @@ async def _pump(socket: WebSocket, stream) -> None:
     try:
         async for item in stream:
             if isinstance(item, events.Reset):
-                frame = {"v": 1, "type": "reset", "last_seq": item.last_seq, "pruned_through": item.pruned_through}
+                frame = {
+                    "v": 1,
+                    "type": "reset",
+                    "last_seq": item.last_seq,
+                    "pruned_through": item.pruned_through,
+                    "reason": item.reason,
+                }
             elif isinstance(item, events.Heartbeat):
                 frame = {"v": 1, "type": "heartbeat", "last_seq": item.last_seq}
             else:

@@ -18,6 +18,7 @@ from app.models.sessions import LinkUpdate, Session, SessionSpawn, SessionUpdate
 from app.services import sessions
 from app.services.runtime import Runtime
 from app.web.deps import SessionIdPath, TaskIdPath
+from app.web.errors import ErrorBody
 from app.web.openapi import conflict, not_found
 
 TAGS = ["sessions"]
@@ -28,14 +29,24 @@ TAGS = ["sessions"]
     tags=TAGS,
     summary="Start a session in a terminal",
     opt={"agent": "orchestrator", "agent_project": "body"},
-    responses=not_found("No project with this project_id"),
+    responses={
+        **not_found("No project with this project_id"),
+        429: ResponseSpec(
+            data_container=ErrorBody,
+            description="This instance already runs MAESTRO_MAX_SESSIONS sessions (nothing is created), or too many "
+            "failed authentication attempts from this address; both with Retry-After",
+            generate_examples=False,
+        ),
+    },
 )
 async def spawn_session(
     data: JSONBody[SessionSpawn], runtime: NamedDependency[Runtime], actor: NamedDependency[str]
 ) -> Session:
     """Write the manifest, then run the profile's program in a pty in the project's working directory.
 
-    400 naming the program when the profile's program is missing; nothing is created then.
+    201 with the session as it is once started: `running`, or `completed` / `failed` with its exit code when the
+    program exited at once. 400 naming the program when the profile's program is missing; 429 beyond
+    MAESTRO_MAX_SESSIONS; nothing is created then.
     """
     return await runtime.runner.spawn(data, actor=actor)
 
@@ -46,12 +57,16 @@ async def spawn_session(
     summary="Stop a running session",
     status_code=HTTP_200_OK,
     opt={"agent": "orchestrator"},
-    responses=conflict("The session has ended already, or it runs on another server instance"),
+    responses=conflict("The session has ended already, is still starting, or runs on another server instance"),
 )
 async def stop_session(
     session_id: SessionIdPath, runtime: NamedDependency[Runtime], actor: NamedDependency[str]
 ) -> Session:
-    """HUP, TERM, then KILL the session's process group after a grace period; the session ends as stopped."""
+    """HUP, TERM, then KILL the session's process group after a grace period; the session ends as stopped.
+
+    A stale record (live on this instance but left by an earlier run) is ended too: its process is stopped if it is
+    still the record's own (same pid and start time), else the session ends lost; its timeline says which.
+    """
     return await runtime.runner.stop(session_id, actor)
 
 
