@@ -13,7 +13,8 @@ def test_login_link_opens_the_home_page_and_button_works(browser: Browser, serve
     page.goto(f"{server.url}?token={server.token}")
     assert page.url == server.url  # redirected to the clean URL: no token left in the address bar
     expect(page).to_have_title("Maestro")
-    expect(page.get_by_text("Your agents' control room")).to_be_visible()
+    expect(page.get_by_text("Welcome to Maestro")).to_be_visible()
+    page.get_by_test_id("nav-settings").click()
     expect(page.get_by_test_id("home-dir")).to_contain_text(str(server.home))
     readiness = page.get_by_test_id("readiness")
     expect(readiness).to_have_text("Readiness: not checked yet")
@@ -24,7 +25,7 @@ def test_login_link_opens_the_home_page_and_button_works(browser: Browser, serve
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert cookie["value"] != server.token
     page.reload()  # the cookie keeps the browser signed in
-    expect(page.get_by_text("Your agents' control room")).to_be_visible()
+    expect(page.get_by_test_id("home-dir")).to_be_visible()
     context.close()
 
 
@@ -46,7 +47,7 @@ def test_login_link_from_the_api_works_once(browser: Browser, server: LiveServer
     first = browser.new_context()
     page = first.new_page()
     page.goto(link)
-    expect(page.get_by_text("Your agents' control room")).to_be_visible()
+    expect(page.get_by_text("Welcome to Maestro")).to_be_visible()
     first.close()
     second = browser.new_context()
     response = second.new_page().goto(link)
@@ -66,15 +67,19 @@ def test_swagger_docs_render_offline(browser: Browser, server: LiveServer):
     context.close()
 
 
-def test_home_page_shows_changes_live(browser: Browser, server: LiveServer):
+def test_home_and_overview_show_changes_live_in_words(browser: Browser, server: LiveServer):
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{server.url}?token={server.token}")
-    feed = page.get_by_test_id("activity")
-    expect(page.get_by_text("Live activity")).to_be_visible()
+    expect(page.get_by_test_id("first-run")).to_be_visible()
+    cli = {"X-Maestro-Client": "cli"}
     with server.client() as api:
-        project = api.post(
-            "/api/v1/projects", json={"name": "Shown live", "working_dir": "/"}, headers={"X-Maestro-Client": "cli"}
-        ).json()
-    expect(feed).to_contain_text(f"project.created · {project['id']} · by cli")
+        project = api.post("/api/v1/projects", json={"name": "Shown live", "working_dir": "/"}, headers=cli).json()
+    expect(page.get_by_test_id("project-card")).to_contain_text("Shown live")
+    page.get_by_test_id("project-card").click()
+    feed = page.get_by_test_id("recent-activity")
+    expect(feed).to_contain_text("Project 'Shown live' created by you (CLI)")
+    with server.client() as api:
+        api.post("/api/v1/tasks", json={"project_id": project["id"], "title": "Parse logs"}, headers=cli)
+    expect(feed).to_contain_text("Task 'Parse logs' created by you (CLI)")
     context.close()

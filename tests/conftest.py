@@ -13,6 +13,8 @@ from app.settings import Settings
 from app.web import MaestroApp, create_app
 from tests.helpers import fresh_postgres_database, postgres_url_or_skip
 
+pytest_plugins = ["tests.ui_support"]  # the `user` fixture: NiceGUI's User driver over the real app
+
 PORT = 4599
 BASE_URL = f"http://127.0.0.1:{PORT}"
 ORIGIN = BASE_URL

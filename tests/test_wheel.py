@@ -32,7 +32,7 @@ def test_wheel_contains_migrations_and_static_assets(wheel: Path):
         assert f"app/db/migrations/{path.name}" in names
     for asset in ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css", "favicon.svg"):
         assert f"app/static/{asset}" in names
-    assert "ui/pages/home.py" in names
+    assert "ui/pages/board.py" in names
     assert not [n for n in names if n.startswith(("tests/", "e2e/"))]
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from fastapi import FastAPI
 
+from app.home import load_or_create_token
 from app.settings import Settings
 
 _shim: FastAPI | None = None
@@ -26,6 +30,7 @@ def nicegui_app(settings: Settings) -> FastAPI:
             favicon=_favicon(),
             show_welcome_message=False,
             reconnect_timeout=10.0,
+            storage_secret=_storage_secret(settings),
         )
         _shim = shim
     return _shim
@@ -35,3 +40,9 @@ def _favicon() -> str:
     from app.resources import static_dir
 
     return str(static_dir() / "favicon.svg")
+
+
+def _storage_secret(settings: Settings) -> str:
+    """Per-browser preferences are signed with a key derived from the server's token, never a constant."""
+    token = load_or_create_token(settings.home)
+    return hmac.new(token.encode(), b"maestro nicegui storage", hashlib.sha256).hexdigest()

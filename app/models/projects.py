@@ -34,3 +34,12 @@ class Project(msgspec.Struct, kw_only=True):
     description: str
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ProjectSummary(msgspec.Struct, kw_only=True):
+    """Counts for a project's overview: live tasks by status, archived tasks, sessions by status."""
+
+    project_id: ProjectId
+    tasks: dict[str, int]
+    archived_tasks: int
+    sessions: dict[str, int]

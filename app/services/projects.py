@@ -1,4 +1,4 @@
-"""Project use cases: list, get, create, update, delete (with cascade)."""
+"""Project use cases: list, get, summarise, create, update, delete (with cascade)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from app.db.tables import Project as ProjectRow
 from app.db.tables import Session as SessionRow
@@ -15,7 +16,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.ids import new_id
 from app.models.common import utcnow
 from app.models.events import ProjectCreated, ProjectDeleted, ProjectUpdated, from_entity
-from app.models.projects import Project, ProjectCreate, ProjectUpdate
+from app.models.projects import Project, ProjectCreate, ProjectSummary, ProjectUpdate
 from app.services.tasks.commands import purge_project_tasks
 from app.services.writes import is_unique_violation, write
 
@@ -105,6 +106,28 @@ async def delete_project(writer: Writer, project_id: str, actor: str, *, cascade
         tx.emit(deleted, project_id=project_id, entity_id=project_id)
 
     await writer.write(op, actor)
+
+
+async def project_summary(project_id: str) -> ProjectSummary:
+    """How many tasks the project has by status (archived ones apart) and how many sessions by status."""
+    await get_project(project_id)
+    task_rows = await (
+        TaskRow.select(TaskRow.status, Count(alias="count"))
+        .where((TaskRow.project == project_id) & TaskRow.archived_at.is_null())
+        .group_by(TaskRow.status)
+    )
+    archived = await TaskRow.count().where((TaskRow.project == project_id) & TaskRow.archived_at.is_not_null())
+    session_rows = await (
+        SessionRow.select(SessionRow.status, Count(alias="count"))
+        .where(SessionRow.project == project_id)
+        .group_by(SessionRow.status)
+    )
+    return ProjectSummary(
+        project_id=project_id,
+        tasks={r["status"]: r["count"] for r in task_rows},
+        archived_tasks=archived,
+        sessions={r["status"]: r["count"] for r in session_rows},
+    )
 
 
 async def require_project(project_id: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from piccolo.query.functions.aggregate import Max
+
 from app.db.tables import TimelineEntry as EntryRow
 from app.db.writer import Tx, Writer
 from app.errors import InvalidInput, NotFound
@@ -14,6 +16,7 @@ from app.services.owners import session_project, task_project
 
 MAX_MESSAGE = 65536
 MAX_LIST = 500
+MAX_LATEST = 2000  # tasks per latest_reports call (a board's worth)
 MAX_ENTRY_ID = 2**31 - 1  # entry ids are 32-bit on PostgreSQL (Serial); larger values would overflow the driver
 
 
@@ -29,6 +32,22 @@ async def session_timeline(session_id: str, *, after: int = 0, limit: int = 100)
     if await session_project(session_id) is None:
         raise NotFound(f"session {session_id} not found")
     return await _entries(EntryRow.session == session_id, after, limit)
+
+
+async def latest_reports(task_ids: list[str]) -> dict[str, TimelineEntry]:
+    """The newest agent-written entry of each task (cards show it as the last report line); one query."""
+    if not task_ids:
+        return {}
+    newest = (
+        EntryRow.select(EntryRow.task, Max(EntryRow.id, alias="id"))
+        .where(EntryRow.task.is_in(task_ids[:MAX_LATEST]) & EntryRow.session.is_not_null())
+        .group_by(EntryRow.task)
+    )
+    ids = [r["id"] for r in await newest]
+    if not ids:
+        return {}
+    rows = await EntryRow.select().where(EntryRow.id.is_in(ids))
+    return {r["task"]: _to_model(r) for r in rows}
 
 
 async def add_to_task(writer: Writer, task_id: str, body: TaskTimelineCreate, actor: str) -> TimelineEntry:

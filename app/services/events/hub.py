@@ -58,10 +58,15 @@ class _Subscriber:
 
 @dataclass
 class Reset:
-    """The requested `after` is older than the retained log: the client must refetch state."""
+    """The log cannot continue from the requested `after`: the client must refetch state, then go on from last_seq.
+
+    `reason` is "pruned" (`after` is older than the retained log) or "ahead" (`after` is beyond the newest event:
+    the client's seq came from another database, e.g. before a restore).
+    """
 
     last_seq: int
     pruned_through: int
+    reason: str = "pruned"
 
 
 @dataclass
@@ -151,14 +156,17 @@ class EventHub:
     ) -> AsyncIterator[EventRecord | Reset | Heartbeat]:
         """Stored events with seq > after, then live ones, each exactly once and in order.
 
-        Yields a Reset first when `after` predates the retained log, a Heartbeat after `heartbeat_s` of silence.
+        Yields a Reset first when `after` predates the retained log or lies beyond its newest event (otherwise the
+        events numbered up to `after` would be skipped in silence), a Heartbeat after `heartbeat_s` of silence.
         Raises SlowConsumer on overflow.
         """
         async with self._attached() as subscriber:
             pruned_through = await event_log.pruned_through()
-            if after < pruned_through:
-                current = await event_log.last_seq()
-                yield Reset(last_seq=current, pruned_through=pruned_through)
+            # Read after attaching: anything committed later reaches the live queue, so nothing falls in between.
+            current = await event_log.last_seq()
+            if after < pruned_through or after > current:
+                reason = "pruned" if after < pruned_through else "ahead"
+                yield Reset(last_seq=current, pruned_through=pruned_through, reason=reason)
                 after = current
             last = after
             async for event in _replay(after, flt):

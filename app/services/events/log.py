@@ -19,6 +19,15 @@ async def read_events(after: int = 0, project_id: str | None = None, limit: int 
     return EventPage(items=[to_record(r) for r in rows], last_seq=await last_seq())
 
 
+async def recent_events(project_id: str | None = None, limit: int = 20) -> list[EventRecord]:
+    """The newest events, newest first, optionally of one project (an overview's "recent activity")."""
+    query = Event.select()
+    if project_id is not None:
+        query = query.where(Event.project_id == project_id)
+    rows = await query.order_by(Event.seq, ascending=False).limit(max(1, min(limit, 200))).output(load_json=True)
+    return [to_record(r) for r in rows]
+
+
 async def last_seq() -> int:
     """The newest seq in the log (0 when empty)."""
     row = await Event.select(Event.seq).order_by(Event.seq, ascending=False).first()

@@ -1,0 +1,90 @@
+"""Draw the main screens of the browser app for docs/ and the README: a seeded demo in a real `maestro serve`,
+photographed by headless Debian chromium. Run: `make screenshots` (or .venv/bin/python docs/screenshots.py)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.helpers import live_server, maestro_env  # noqa: E402
+
+OUT = REPO / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
+
+
+def seed(api, work: Path) -> dict[str, str]:
+    """A small, realistic project: a task tree with progress, a blocker, a running agent and its report."""
+    project = api.post(
+        "/api/v1/projects",
+        json={"name": "Log analyzer", "working_dir": str(work), "description": "Parse and summarise **service logs**."},
+    ).json()
+
+    def task(title: str, **fields) -> dict:
+        return api.post("/api/v1/tasks", json={"project_id": project["id"], "title": title, **fields}).json()
+
+    parse = task(
+        "Parse the nginx access logs",
+        priority="high",
+        status="in_progress",
+        description="Split each line, extract the **status code** and the latency.",
+    )
+    task("Handle gzip-rotated files", parent_id=parse["id"], status="completed")
+    task("Skip malformed lines", parent_id=parse["id"])
+    task("Benchmark on 1 GB of logs", parent_id=parse["id"], priority="low")
+    report = task("Write the summary report")
+    deploy = task("Deploy the dashboard", priority="critical", status="blocked")
+    api.post(f"/api/v1/tasks/{deploy['id']}/dependencies", json={"depends_on": report["id"]})
+    task("Review the alert thresholds", status="in_review")
+    task("Set up CI", status="completed")
+    session = api.post(
+        "/api/v1/sessions", json={"project_id": project["id"], "task_ids": [parse["id"]], "name": "parser-agent"}
+    ).json()
+    api.post(
+        f"/api/v1/sessions/{session['id']}/reports",
+        json={"kind": "progress", "message": "Parsed 12,000 lines; 3 malformed skipped", "task_id": parse["id"]},
+    )
+    return {"project": project["id"], "task": parse["id"]}
+
+
+def shoot(page: Page, path: str, name: str, *, ready: str) -> None:
+    page.goto(path)
+    expect(page.get_by_test_id(ready).first).to_be_visible()
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
+    page.wait_for_timeout(300)  # let fonts and transitions settle
+    page.screenshot(path=str(OUT / f"{name}.png"))
+    print(f"wrote docs/screenshots/{name}.png")
+
+
+def main() -> None:
+    """Seed a demo and write the screenshots."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="maestro-shots-"))
+    (scratch / "work").mkdir()
+    env = maestro_env(scratch / "home", SHELL="/bin/sh")
+    with live_server(scratch / "home", env=env) as server, sync_playwright() as p:
+        with server.client() as api:
+            ids = seed(api, scratch / "work")
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 860})
+        page.goto(f"{server.url}?token={server.token}")
+        base = server.url.rstrip("/")
+        shoot(page, f"{base}/projects/{ids['project']}/board", "board", ready="board")
+        shoot(page, f"{base}/projects/{ids['project']}/tasks", "task-tree", ready="task-tree")
+        shoot(page, f"{base}/tasks/{ids['task']}", "task-page", ready="task-title")
+        shoot(page, f"{base}/projects/{ids['project']}", "project-overview", ready="recent-activity")
+        page.keyboard.press("Control+k")
+        page.get_by_test_id("palette-input").fill("dash")
+        expect(page.get_by_test_id("palette-result").first).to_be_visible()
+        page.screenshot(path=str(OUT / "command-palette.png"))
+        print("wrote docs/screenshots/command-palette.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
