@@ -14,7 +14,7 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
-from app.db.unavailable import storage_errors
+from app.db.unavailable import ReleasingTransaction, storage_errors
 
 
 class ResilientPostgresEngine(PostgresEngine):
@@ -35,7 +35,7 @@ class ResilientPostgresEngine(PostgresEngine):
         return _ResilientTransaction(engine=self, allow_nested=allow_nested)
 
 
-class _ResilientTransaction(PostgresTransaction):
+class _ResilientTransaction(ReleasingTransaction, PostgresTransaction):
     """Piccolo's PostgreSQL transaction with failures at begin, commit or rollback handled."""
 
     engine: ResilientPostgresEngine
@@ -53,26 +53,6 @@ class _ResilientTransaction(PostgresTransaction):
                 raise
         self.context = self.engine.current_transaction.set(self)
         return self
-
-    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            with storage_errors():
-                if exception:
-                    if not self._rolled_back:
-                        await self.rollback()
-                elif not self._committed and not self._rolled_back:
-                    await self.commit()
-        except BaseException:
-            await self._give_back(broken=True)
-            self.engine.current_transaction.reset(self.context)
-            if exception is not None:
-                return False  # the original error says more than the failed rollback
-            raise
-        await self._give_back(broken=False)
-        self.engine.current_transaction.reset(self.context)
-        return exception is None
 
     async def _give_back(self, *, broken: bool) -> None:
         """Return the connection to the pool (or close it); a connection in an unknown state is terminated first."""

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
-from app.db.unavailable import storage_errors
+from app.db.unavailable import ReleasingTransaction, storage_errors
 from app.errors import Unavailable
 
 POOL_SIZE = 4
@@ -107,7 +107,7 @@ class PooledSQLiteEngine(SQLiteEngine):
         self._slots.release()
 
 
-class _PooledTransaction(SQLiteTransaction):
+class _PooledTransaction(ReleasingTransaction, SQLiteTransaction):
     """Piccolo's SQLite transaction, borrowing its connection from the engine's pool."""
 
     engine: PooledSQLiteEngine
@@ -130,22 +130,8 @@ class _PooledTransaction(SQLiteTransaction):
         self.context = self.engine.current_transaction.set(self)
         return self
 
-    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            with storage_errors():
-                if exception:
-                    if not self._rolled_back:
-                        await self.rollback()
-                elif not self._committed and not self._rolled_back:
-                    await self.commit()
-        except BaseException:
+    async def _give_back(self, *, broken: bool) -> None:
+        if broken:
             await self.engine._discard(self.connection)  # may still be inside a transaction: never reuse
-            self.engine.current_transaction.reset(self.context)
-            if exception is not None:
-                return False  # the original error matters more than a failed rollback
-            raise
-        self.engine._release(self.connection)
-        self.engine.current_transaction.reset(self.context)
-        return exception is None
+        else:
+            self.engine._release(self.connection)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 
@@ -70,3 +71,34 @@ def storage_errors() -> Iterator[None]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
+
+
+class ReleasingTransaction:
+    """Mixin for Piccolo transactions: the end of a transaction always gives its connection back.
+
+    Commit or rollback may fail on a dead connection; the connection then goes back as broken (never reused, since
+    it may still be inside a transaction) and the caller sees `Unavailable`, or its own error when there was one.
+    """
+
+    async def _give_back(self, *, broken: bool) -> None:
+        raise NotImplementedError
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:  # type: ignore[attr-defined]
+            return exception is None
+        try:
+            with storage_errors():
+                if exception:
+                    if not self._rolled_back:  # type: ignore[attr-defined]
+                        await self.rollback()  # type: ignore[attr-defined]
+                elif not self._committed and not self._rolled_back:  # type: ignore[attr-defined]
+                    await self.commit()  # type: ignore[attr-defined]
+        except BaseException:
+            await self._give_back(broken=True)
+            self.engine.current_transaction.reset(self.context)  # type: ignore[attr-defined]
+            if exception is not None:
+                return False  # the original error says more than the failed rollback
+            raise
+        await self._give_back(broken=False)
+        self.engine.current_transaction.reset(self.context)  # type: ignore[attr-defined]
+        return exception is None
