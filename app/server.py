@@ -20,6 +20,7 @@ from app import __version__
 from app.desktop import open_ui
 from app.errors import Unavailable
 from app.home import RuntimeInfo, live_runtime, remove_runtime, write_runtime
+from app.resources import maestro_command
 from app.settings import Settings, host_has_port, is_loopback
 
 log = logging.getLogger("maestro")
@@ -37,7 +38,7 @@ def run_server(settings: Settings, *, open_browser: bool, port_explicit: bool) -
     if running is not None:
         print(f"Maestro is already running at {running.url} (pid {running.pid}).", file=sys.stderr)
         if open_browser:
-            print("Use `maestro open` to open it in your browser.", file=sys.stderr)
+            print(f"Use `{maestro_command(os.environ.get('PATH'))} open` to open it in your browser.", file=sys.stderr)
         return 1
     try:
         sock = bind_socket(settings.host, settings.port, retries=0 if port_explicit else PORT_RETRIES)
@@ -214,7 +215,8 @@ async def _announce(server: uvicorn.Server, settings: Settings, app, open_browse
         if opened == "none":  # SSH, no display: the single-use link is the way in
             print(f"No browser can be opened here. Sign in with this link (valid 2 minutes, once):\n{link}", flush=True)
     else:
-        print("Open it signed in: `maestro open` (or `maestro url --login` for a link).", flush=True)
+        command = maestro_command(os.environ.get("PATH"))
+        print(f"Open it signed in: `{command} open` (or `{command} url --login` for a link).", flush=True)
 
 
 class _Server(uvicorn.Server):

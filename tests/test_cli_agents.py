@@ -139,7 +139,7 @@ def test_session_spawn_and_list(server: LiveServer, api: httpx.Client, project: 
         listed = json.loads(ok(run_cli(server, "session", "list", "--project", project["id"], "--json")))
         assert [s["id"] for s in listed] == [session_id]
         running = run_cli(server, "session", "list", "--project", project["id"], "--status", "running")
-        assert session_id in ok(running) and "poke" in running.stdout and task["id"] in running.stdout
+        assert session_id in ok(running) and "poke" in running.stdout and "Look around" in running.stdout
         assert "poke" in ok(run_cli(server, "session", "show", session_id))
     finally:
         assert api.post(f"/api/v1/sessions/{session_id}/stop").status_code == 200
@@ -158,7 +158,7 @@ def test_report_from_the_users_terminal(server: LiveServer, api: httpx.Client, p
     sid = session["id"]
     try:
         said = ok(run_cli(server, "report", "progress", "x", "--session", sid, "--task", task["id"]))
-        assert said.strip() == f"reported progress on {sid} task {task['id']} (session running)"
+        assert said.strip() == f"reported progress on 'Report on me' ({task['id']}) in session {sid} (session running)"
         timeline = api.get(f"/api/v1/sessions/{sid}/timeline").json()
         assert [(e["kind"], e["message"], e["task_id"]) for e in timeline] == [("progress", "x", task["id"])]
         assert api.get(f"/api/v1/tasks/{task['id']}").json()["status"] == "in_progress"
@@ -213,5 +213,5 @@ def test_agent_inside_a_session_reports_creates_a_subtask_and_may_not_spawn(
     assert "only an orchestrator session may do this" in output and "403" in output, output
     sessions = api.get("/api/v1/sessions", params={"project_id": project["id"]}).json()
     assert [s["id"] for s in sessions] == [sid]  # the worker's spawn created nothing
-    assert f"reported progress on {sid} (session running)" in output
+    assert f"reported progress on 'Parent work' ({task['id']}) in session {sid} (session running)" in output
     assert api.get(f"/api/v1/tasks/{task['id']}").json()["status"] == "completed"

@@ -200,7 +200,7 @@ def test_events_command_prints_and_follows(tmp_path: Path):
         api.post("/api/v1/projects", json={"name": "Before", "working_dir": "/"})
         printed = run_cli(home, "events", "--json")
         assert printed.returncode == 0, printed.stderr
-        assert [json.loads(line)["type"] for line in printed.stdout.splitlines()] == ["project.created"]
+        assert [event["type"] for event in json.loads(printed.stdout)] == ["project.created"]
         follow = subprocess.Popen(
             [*MAESTRO, "events", "--follow", "--json", "--after", "0"],
             env=maestro_env(home),

@@ -313,3 +313,18 @@ def test_every_manifest_field_is_documented():
         assert f"`{kind}`" in text
     for variable in models.AGENT_ENV_VARS:
         assert variable in text
+
+
+async def test_extra_instructions_go_last_in_the_task_prompt(client: httpx.AsyncClient, tmp_path: Path, home: Path):
+    s = await scenario(client, tmp_path, home)
+    worker = await build(s, home, instructions="  Keep the public API unchanged.\n")
+    assert worker.instructions == "Keep the public API unchanged."
+    prompt = compose_prompt(worker)
+    assert prompt.task.endswith("# Instructions from the user\n\nKeep the public API unchanged.\n")
+    assert prompt.task.index("# Your task") < prompt.task.index("# Skills") < prompt.task.index("# Instructions")
+
+    shell = compose_prompt(await build(s, home, task_ids=[], skill_names=[], instructions="Tidy the README"))
+    assert shell.task == "# Instructions from the user\n\nTidy the README\n"
+    assert shell.full == shell.system + "\n\n" + shell.task
+    blank = compose_prompt(await build(s, home, instructions="   "))
+    assert blank.task == prompt.task.split("\n\n# Instructions")[0] + "\n" and "Instructions" not in blank.task

@@ -66,6 +66,7 @@ async def test_put_custom_profile_keeps_the_users_file(client: httpx.AsyncClient
         "builtin": False,
         "overridden": False,
         "source": "config",
+        "missing_program": "aider",  # not installed on this machine: a spawn would refuse it
     }
     assert created.json() == expected
     assert (await client.get(f"{API}/aider")).json() == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import click
 from rich.console import Console
 
 from app.cli.client import ApiClient, ApiError, NoServer, locate
+from app.cli.errors import Refused
 from app.desktop import open_ui
 from app.home import live_runtime, pid_alive, read_runtime
 from app.settings import DEFAULT_PORT, UnsafeBindError, default_home, settings_from_env
@@ -87,30 +89,42 @@ def status(as_json: bool) -> None:
 
 @click.command()
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for a graceful exit.")
-def stop(timeout: float) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"stopped", "pid"} as JSON.')
+def stop(timeout: float, as_json: bool) -> None:
     """Stop the running server gracefully (SIGTERM; its sessions are stopped too)."""
     home = default_home(os.environ)
     info = live_runtime(home)
     if info is None:
-        console.print("Maestro is not running.")
+        if as_json:
+            click.echo(json.dumps({"stopped": False, "pid": None, "running": False}))
+        else:
+            console.print("Maestro is not running.")
         return
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    with console.status(f"Stopping Maestro (pid {info.pid})…"):
+    with console.status(f"Stopping Maestro (pid {info.pid})…") if not as_json else contextlib.nullcontext():
         while time.monotonic() < deadline:
             # The server removes server.json as the last step of a graceful shutdown.
             if read_runtime(home) is None or not pid_alive(info.pid):
-                console.print("Maestro stopped.")
+                if as_json:
+                    click.echo(json.dumps({"stopped": True, "pid": info.pid, "running": False}))
+                else:
+                    console.print("Maestro stopped.")
                 return
             time.sleep(0.1)
-    raise click.ClickException(f"pid {info.pid} did not exit within {timeout:g} s")
+    raise Refused(f"pid {info.pid} did not exit within {timeout:g} s")
 
 
 @click.command("open")
-def open_cmd() -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"opened": app-window|browser|none, "url"} as JSON.')
+def open_cmd(as_json: bool) -> None:
     """Open the running Maestro in your browser, signed in."""
     link = _login_link()
     opened = open_ui(link, os.environ)
+    if as_json:
+        # The single-use link is printed only when no browser took it: it signs in whoever opens it first.
+        click.echo(json.dumps({"opened": opened, "url": link if opened == "none" else None}))
+        return
     if opened == "none":
         console.print(f"No browser can be opened here. Open this link (valid 2 minutes, once):\n{link}")
         return
@@ -119,23 +133,22 @@ def open_cmd() -> None:
 
 @click.command()
 @click.option("--login", is_flag=True, help="Print a single-use link that signs a browser in.")
-def url(login: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"url"} as JSON.')
+def url(login: bool, as_json: bool) -> None:
     """Print the running server's URL."""
     if login:
-        click.echo(_login_link())
-        return
-    info = live_runtime(default_home(os.environ))
-    if info is None:
-        raise click.ClickException("Maestro is not running. Start it with `maestro`.")
-    click.echo(info.url)
+        found = _login_link()
+    else:
+        info = live_runtime(default_home(os.environ))
+        if info is None:
+            raise NoServer("Maestro is not running. Start it with `maestro`.")
+        found = info.url
+    click.echo(json.dumps({"url": found}) if as_json else found)
 
 
 def _login_link() -> str:
-    try:
-        with ApiClient(locate(default_home(os.environ))) as client:
-            return client.post("/login-links")["url"]
-    except (NoServer, ApiError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    with ApiClient(locate(default_home(os.environ))) as client:
+        return client.post("/login-links")["url"]
 
 
 def _readiness(home) -> str:

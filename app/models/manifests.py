@@ -108,3 +108,4 @@ class Manifest(msgspec.Struct, kw_only=True):
     skills: list[ManifestSkill]
     reporting: Reporting
     environment: list[str]
+    instructions: str  # what the person who started the session asked for besides the tasks ("" when nothing)

@@ -64,7 +64,8 @@ class Profile(msgspec.Struct, kw_only=True):
     """A profile as the API shows it: the argv template, extra environment and how the prompt is passed.
 
     `builtin` is true for the names Maestro ships; `overridden` when a config.toml entry replaces such a built-in;
-    `source` says where the definition in effect comes from.
+    `source` says where the definition in effect comes from. `missing_program` names the program a spawn would
+    refuse because the server cannot find it on the sessions' PATH (null when found, or known only at spawn).
     """
 
     name: str
@@ -75,6 +76,7 @@ class Profile(msgspec.Struct, kw_only=True):
     builtin: bool
     overridden: bool
     source: ProfileSource
+    missing_program: str | None = None
 
 
 class ProfileInput(Input):

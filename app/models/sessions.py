@@ -10,6 +10,7 @@ import msgspec
 from app.models.common import (
     Input,
     LinkStatus,
+    LongText,
     Name,
     ProfileName,
     ProjectId,
@@ -35,6 +36,7 @@ class SessionSpawn(Input):
     name: Name | None = None
     role: Role = "worker"
     skills: SkillList = []
+    instructions: LongText = ""  # the person's extra instruction, added to the manifest and the prompt
     cols: Cols = 80
     rows: Rows = 24
     parent_session_id: SessionId | None = None

@@ -87,9 +87,8 @@ async def open_runtime(
         if lost:
             log.info("%d session(s) left live by an earlier run marked lost (see their timelines)", lost)
         await hub.start()
-        if settings.event_retention_days is not None:
-            prune = prune_forever(writer, settings.event_retention_days)
-            background.append(asyncio.create_task(prune, name="maestro-prune"))
+        prune = prune_forever(writer, settings.event_retention_days)
+        background.append(asyncio.create_task(prune, name="maestro-prune"))
         yield Runtime(settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants)
     finally:
         # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.

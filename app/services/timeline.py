@@ -13,6 +13,7 @@ from app.models.common import TIMELINE_KINDS, utcnow
 from app.models.events import TimelineAdded, from_entity
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
 from app.services.owners import session_project, task_project
+from app.services.writes import keyed, write
 
 MAX_MESSAGE = 65536
 MAX_LIST = 500
@@ -50,7 +51,25 @@ async def latest_reports(task_ids: list[str]) -> dict[str, TimelineEntry]:
     return {r["task"]: _to_model(r) for r in rows}
 
 
-async def add_to_task(writer: Writer, task_id: str, body: TaskTimelineCreate, actor: str) -> TimelineEntry:
+async def latest_session_entries(session_ids: list[str], kinds: tuple[str, ...] = ()) -> dict[str, TimelineEntry]:
+    """The newest entry of each session (of one of `kinds`, when given): the sessions page's last report line and
+    pending question; two queries whatever the number of sessions."""
+    if not session_ids:
+        return {}
+    condition = EntryRow.session.is_in(session_ids[:MAX_LATEST])
+    if kinds:
+        condition = condition & EntryRow.kind.is_in(list(kinds))
+    newest = EntryRow.select(EntryRow.session, Max(EntryRow.id, alias="id")).where(condition).group_by(EntryRow.session)
+    ids = [r["id"] for r in await newest]
+    if not ids:
+        return {}
+    rows = await EntryRow.select().where(EntryRow.id.is_in(ids))
+    return {r["session"]: _to_model(r) for r in rows}
+
+
+async def add_to_task(
+    writer: Writer, task_id: str, body: TaskTimelineCreate, actor: str, idempotency_key: str | None = None
+) -> TimelineEntry:
     """Add an entry to a task's timeline, optionally naming a session of the same project."""
     return await add_entry(
         writer,
@@ -60,10 +79,17 @@ async def add_to_task(writer: Writer, task_id: str, body: TaskTimelineCreate, ac
         session_id=body.session_id,
         on="task",
         actor=actor,
+        idempotency=keyed("timeline.task", idempotency_key, (task_id, body)),
     )
 
 
-async def add_to_session(writer: Writer, session_id: str, body: SessionTimelineCreate, actor: str) -> TimelineEntry:
+async def add_to_session(
+    writer: Writer,
+    session_id: str,
+    body: SessionTimelineCreate,
+    actor: str,
+    idempotency_key: str | None = None,
+) -> TimelineEntry:
     """Add an entry to a session's timeline, optionally naming a task of the same project."""
     return await add_entry(
         writer,
@@ -73,6 +99,7 @@ async def add_to_session(writer: Writer, session_id: str, body: SessionTimelineC
         session_id=session_id,
         on="session",
         actor=actor,
+        idempotency=keyed("timeline.session", idempotency_key, (session_id, body)),
     )
 
 
@@ -85,6 +112,7 @@ async def add_entry(
     session_id: str | None,
     on: str,
     actor: str,
+    idempotency: tuple[str, str, Any] | None = None,
 ) -> TimelineEntry:
     """Add one entry about a task and/or a session; `on` names whose timeline it was posted to (404 if missing).
 
@@ -112,7 +140,7 @@ async def add_entry(
             tx, project_id=project_id, kind=kind, message=message, task_id=task_id, session_id=session_id
         )
 
-    return await writer.write(op, actor)
+    return await write(writer, op, actor, idempotency=idempotency, result_type=TimelineEntry)
 
 
 async def insert_entry(

@@ -1,7 +1,8 @@
-"""Helpers every service shares: idempotent creates and recognising constraint violations."""
+"""Helpers every service shares: idempotent writes and recognising constraint violations."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any, TypeVar
 
@@ -42,13 +43,35 @@ async def write(
                 id=key_id,
                 request_hash=request_hash,
                 status_code=201,
-                response=msgspec.to_builtins(result),
+                response=msgspec.json.encode(result).decode(),  # JSON text: `null` for a change without an answer
                 created_at=utcnow(),
             )
         )
         return result
 
     return await writer.write(once, actor)
+
+
+KEYS_KEPT = dt.timedelta(days=7)  # a client retrying later than this is a new request
+
+
+async def forget_old_keys(writer: Writer, now: dt.datetime | None = None) -> int:
+    """Delete idempotency keys older than KEYS_KEPT; returns how many went."""
+    cutoff = (now or utcnow()) - KEYS_KEPT
+
+    async def op(tx: Tx) -> int:
+        old = IdempotencyKey.created_at < cutoff
+        count = await IdempotencyKey.count().where(old)
+        if count:
+            await IdempotencyKey.delete().where(old)
+        return count
+
+    return await writer.write(op, "maestro")
+
+
+def keyed(scope: str, key: str | None, request: Any) -> tuple[str, str, Any] | None:
+    """The `idempotency` argument of `write` for a request that carried an Idempotency-Key (None without one)."""
+    return (scope, key, request) if key else None
 
 
 def is_foreign_key_violation(exc: BaseException) -> bool:

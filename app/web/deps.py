@@ -32,7 +32,7 @@ IdempotencyKeyHeader = Annotated[
         min_length=1,
         max_length=200,
         required=False,
-        description="Retrying a create with the same key returns the first result and creates nothing more",
+        description="A retry with the same key returns the first answer and changes nothing more",
     ),
 ]
 

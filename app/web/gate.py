@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models import close_codes
+from app.resources import maestro_command
 from app.web.errors import error_body
 from app.web.security import OVER, REACHED, AccessPolicy, Principal
 
@@ -315,7 +316,7 @@ async def _send_http(
     send: Send, prefix: str, status: int, detail: str, extra: list[tuple[bytes, bytes]], *, html_page: bool
 ) -> None:
     if html_page:
-        body = _HTML_REFUSAL.format(status=status, detail=html.escape(detail)).encode()
+        body = _HTML_REFUSAL.format(status=status, detail=html.escape(detail), command=_SIGN_IN_COMMAND).encode()
         ctype = b"text/html; charset=utf-8"
     else:
         body = error_body(status, detail)
@@ -329,5 +330,7 @@ _HTML_REFUSAL = """<!doctype html><html lang="en"><head><meta charset="utf-8"><t
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}
 code{{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}}</style></head><body>
 <h1>Maestro needs you to sign in</h1><p>{detail}.</p>
-<p>Run <code>maestro open</code> in a terminal to open Maestro in your browser already signed in,
-or <code>maestro url --login</code> to print a login link.</p></body></html>"""
+<p>Run <code>{command} open</code> in a terminal to open Maestro in your browser already signed in,
+or <code>{command} url --login</code> to print a login link.</p></body></html>"""
+# The absolute path of this installation's command: it works whether or not `maestro` is on the user's PATH.
+_SIGN_IN_COMMAND = html.escape(maestro_command())

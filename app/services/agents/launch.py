@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import string
+from collections.abc import Mapping
 
 from app.errors import InvalidInput
 from app.models import profiles as profile_models
@@ -53,6 +54,22 @@ def resolve_launch(profile: Profile, *, values: dict[str, str], env: dict[str, s
     return Launch(
         profile=profile.name, argv=argv, program=program, env=merged, stdin=stdin, template=list(profile.argv)
     )
+
+
+def missing_program(
+    profile: Profile, *, env: Mapping[str, str], shell: str, working_dir: str | None = None
+) -> str | None:
+    """The program a profile would start when it is not found on PATH, else None: what a spawn would refuse, told
+    before one (the Run agent dialog marks such profiles). None too when the program depends on a session's values."""
+    values = {"shell": shell, **({"working_dir": working_dir} if working_dir else {})}
+    try:
+        program = _substitute(profile.name, profile.argv[0], values)
+    except InvalidInput:
+        return None  # e.g. "{prompt_file}" as the program: only a spawn can tell
+    merged = {**env, **{k: v for k, v in profile.env.items() if not reserved_env(k)}}
+    if _which(program, merged.get("PATH", os.defpath), working_dir) is None:
+        return program
+    return None
 
 
 def placeholders(argv: list[str]) -> set[str]:

@@ -75,6 +75,7 @@ async def build_manifest(
     skill_names: list[str],
     home: Path,
     api_url: str,
+    instructions: str = "",
 ) -> Manifest:
     """The manifest of a new session; InvalidInput for an unknown role, task or skill, NotFound for the project."""
     if role not in ROLES:
@@ -101,6 +102,7 @@ async def build_manifest(
         skills=skills,
         reporting=reporting_for(session_id, api_url),
         environment=list(AGENT_ENV_VARS),
+        instructions=instructions.strip(),
     )
 
 

@@ -82,16 +82,21 @@ def _reporting(m: Manifest, *, with_http: bool) -> list[str]:
 
 
 def _task_prompt(m: Manifest) -> str:
-    if not m.tasks:
+    lines: list[str] = []
+    if m.tasks:
+        lines += ["# Your tasks" if len(m.tasks) > 1 else "# Your task"]
+        for number, task in enumerate(m.tasks, start=1):
+            lines += ["", *_task(task, number if len(m.tasks) > 1 else None)]
+        if m.skills:
+            lines += ["", "# Skills"]
+            for skill in m.skills:
+                lines += ["", *_skill(skill)]
+    if m.instructions.strip():
+        # Last, so it is what the agent reads just before it starts: the person's own words for this run.
+        lines += ["", "# Instructions from the user", "", m.instructions.strip()]
+    if not lines:
         return ""
-    lines = ["# Your tasks" if len(m.tasks) > 1 else "# Your task"]
-    for number, task in enumerate(m.tasks, start=1):
-        lines += ["", *_task(task, number if len(m.tasks) > 1 else None)]
-    if m.skills:
-        lines += ["", "# Skills"]
-        for skill in m.skills:
-            lines += ["", *_skill(skill)]
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines).strip() + "\n"
 
 
 def _task(t: ManifestTask, number: int | None) -> list[str]:

@@ -13,6 +13,7 @@ from app.services.sessions.records import change_link_status_in, get_session
 from app.services.sessions.status import change_status_in
 from app.services.tasks.commands import apply_task_changes
 from app.services.timeline import insert_entry
+from app.services.writes import keyed, write
 
 # The timeline kind each report kind is recorded as.
 TIMELINE_KINDS = {
@@ -27,7 +28,9 @@ ENDED_LINKS = ("completed", "failed")
 Effect = Callable[[Tx, Session, dict[str, TaskLink], str | None], Awaitable[None]]
 
 
-async def report(writer: Writer, session_id: str, body: ReportCreate, actor: str) -> ReportResult:
+async def report(
+    writer: Writer, session_id: str, body: ReportCreate, actor: str, idempotency_key: str | None = None
+) -> ReportResult:
     """Record a report on a session's (and its task's) timeline and apply its status effects (docs/api.md)."""
 
     async def op(tx: Tx) -> ReportResult:
@@ -52,7 +55,10 @@ async def report(writer: Writer, session_id: str, body: ReportCreate, actor: str
         final = await get_session(session_id)
         return ReportResult(entry=entry, session=final, links=final.tasks)
 
-    return await writer.write(op, actor)
+    # A retry with the same key (the CLI's outbox after a lost answer) gets the first answer, even once the
+    # session has ended: the report was made while it ran.
+    key = keyed("sessions.report", idempotency_key, (session_id, body))
+    return await write(writer, op, actor, idempotency=key, result_type=ReportResult)
 
 
 async def _progress(tx: Tx, session: Session, links: dict[str, TaskLink], task_id: str | None) -> None:

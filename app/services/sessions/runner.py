@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
+
 from app.db.writer import Writer
 from app.errors import Conflict, InvalidInput, LimitReached, NotFound
 from app.home import write_private
@@ -34,7 +36,7 @@ from app.services.sessions import status as session_status
 from app.services.sessions.activity import ActivityMonitor
 from app.services.sessions.tokens import SessionGrants
 from app.services.timeline import add_entry
-from app.terminals import Terminal
+from app.terminals import MAX_INPUT, Terminal
 from app.terminals.process import kill_session_now, process_start_time
 
 log = logging.getLogger("maestro.sessions")
@@ -78,6 +80,23 @@ class SessionRunner:
             raise NotFound(f"session {session_id} has no running terminal here")
         return terminal
 
+    def type_line(self, session_id: str, text: str) -> None:
+        """Type `text` and Enter into a session's terminal, as a person at its keyboard would (a reply to an agent).
+
+        NotFound when it has no running terminal here; LimitReached, queueing nothing, when the program left 1 MiB
+        of earlier input unread."""
+        terminal = self.get(session_id)
+        if not terminal.write(text.encode() + b"\r", MAX_INPUT):
+            raise LimitReached(
+                f"session {session_id} has not read its earlier input yet; try again when it does",
+                {"limit": MAX_INPUT},
+            )
+
+    def with_program_check(self, profile: Profile, working_dir: str | None = None) -> Profile:
+        """The profile with `missing_program` set as a spawn here would judge it (this server's PATH and shell)."""
+        missing = profile_launch.missing_program(profile, env=self.base_env, shell=self.shell, working_dir=working_dir)
+        return msgspec.structs.replace(profile, missing_program=missing)
+
     async def spawn(self, request: SessionSpawn, *, actor: str) -> Session:
         """Write the manifest and prompt, then start the profile's program in the project's working directory.
 
@@ -117,6 +136,7 @@ class SessionRunner:
             skill_names=list(dict.fromkeys(request.skills)),
             home=self.home,
             api_url=self.api_url,
+            instructions=request.instructions,
         )
         prompt = compose_prompt(manifest)
         token = self.grants.issue(session_id, project.id, request.role)

@@ -18,7 +18,7 @@ from app.models.events import TaskCreated, TaskDeleted, TaskMoved, TaskUpdated, 
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
 from app.services.owners import task_project
 from app.services.tasks.queries import get_row, hydrate, subtree_ids, to_model
-from app.services.writes import is_foreign_key_violation, write
+from app.services.writes import is_foreign_key_violation, keyed, write
 
 # Plain fields PATCH copies as given; `archived` and the first-transition timestamps are derived below.
 _PLAIN_FIELDS = ("title", "description", "status", "priority", "skills", "initial_prompt", "due_date")
@@ -94,7 +94,9 @@ async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_
     return await write(writer, op, actor, idempotency=key, result_type=Task)
 
 
-async def update_task(writer: Writer, task_id: str, body: TaskUpdate, actor: str) -> Task:
+async def update_task(
+    writer: Writer, task_id: str, body: TaskUpdate, actor: str, idempotency_key: str | None = None
+) -> Task:
     """Change the given fields; started_at/completed_at are set on the first transition and never overwritten."""
     given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
     if "title" in given:
@@ -103,7 +105,8 @@ async def update_task(writer: Writer, task_id: str, body: TaskUpdate, actor: str
     async def op(tx: Tx) -> Task:
         return await apply_task_changes(tx, task_id, given)
 
-    return await writer.write(op, actor)
+    key = keyed("tasks.update", idempotency_key, (task_id, body))
+    return await write(writer, op, actor, idempotency=key, result_type=Task)
 
 
 async def apply_task_changes(
@@ -138,7 +141,9 @@ async def apply_task_changes(
     return task
 
 
-async def move_task(writer: Writer, task_id: str, body: TaskMove, actor: str) -> Task:
+async def move_task(
+    writer: Writer, task_id: str, body: TaskMove, actor: str, idempotency_key: str | None = None
+) -> Task:
     """Give a task a new parent (null = root) and/or position; positions of old and new siblings stay dense."""
 
     async def op(tx: Tx) -> Task:
@@ -167,10 +172,11 @@ async def move_task(writer: Writer, task_id: str, body: TaskMove, actor: str) ->
         tx.emit(moved, project_id=project_id, entity_id=task_id)
         return task
 
-    return await writer.write(op, actor)
+    key = keyed("tasks.move", idempotency_key, (task_id, body))
+    return await write(writer, op, actor, idempotency=key, result_type=Task)
 
 
-async def delete_task(writer: Writer, task_id: str, actor: str) -> list[str]:
+async def delete_task(writer: Writer, task_id: str, actor: str, idempotency_key: str | None = None) -> list[str]:
     """Delete a task with its whole subtree, links and dependencies; returns every deleted id (root first)."""
 
     async def op(tx: Tx) -> list[str]:
@@ -183,7 +189,8 @@ async def delete_task(writer: Writer, task_id: str, actor: str) -> list[str]:
         tx.emit(TaskDeleted(id=task_id, deleted_ids=deleted), project_id=row["project"], entity_id=task_id)
         return deleted
 
-    return await writer.write(op, actor)
+    key = keyed("tasks.delete", idempotency_key, task_id)
+    return await write(writer, op, actor, idempotency=key, result_type=list[str])
 
 
 async def purge_project_tasks(project_id: str) -> int:

@@ -11,7 +11,7 @@ from app.models.events import DependencyAdded, DependencyRemoved
 from app.models.tasks import Task
 from app.services.owners import task_project
 from app.services.tasks.queries import get_row, hydrate
-from app.services.writes import is_unique_violation
+from app.services.writes import is_unique_violation, keyed, write
 
 # Is {1} reachable from {0} by following depends_on edges? UNION (not UNION ALL) keeps the walk finite.
 _REACHES_SQL = (
@@ -22,7 +22,9 @@ _REACHES_SQL = (
 )
 
 
-async def add_dependency(writer: Writer, task_id: str, depends_on: str, actor: str) -> Task:
+async def add_dependency(
+    writer: Writer, task_id: str, depends_on: str, actor: str, idempotency_key: str | None = None
+) -> Task:
     """Make `task_id` depend on `depends_on`; 409 for a self-dependency, a duplicate or a cycle."""
 
     async def op(tx: Tx) -> Task:
@@ -55,10 +57,13 @@ async def add_dependency(writer: Writer, task_id: str, depends_on: str, actor: s
         tx.emit(added, project_id=row["project"], entity_id=task_id)
         return (await hydrate([row]))[0]
 
-    return await writer.write(op, actor)
+    key = keyed("tasks.dependencies.add", idempotency_key, (task_id, depends_on))
+    return await write(writer, op, actor, idempotency=key, result_type=Task)
 
 
-async def remove_dependency(writer: Writer, task_id: str, depends_on: str, actor: str) -> None:
+async def remove_dependency(
+    writer: Writer, task_id: str, depends_on: str, actor: str, idempotency_key: str | None = None
+) -> None:
     """Remove the edge `task_id` -> `depends_on`; NotFound if the task or the edge does not exist."""
 
     async def op(tx: Tx) -> None:
@@ -70,4 +75,5 @@ async def remove_dependency(writer: Writer, task_id: str, depends_on: str, actor
         removed = DependencyRemoved(task_id=task_id, depends_on=depends_on)
         tx.emit(removed, project_id=row["project"], entity_id=task_id)
 
-    await writer.write(op, actor)
+    key = keyed("tasks.dependencies.remove", idempotency_key, (task_id, depends_on))
+    await write(writer, op, actor, idempotency=key)

@@ -115,6 +115,15 @@ async def list_tasks(
     return TaskPage(items=await hydrate(rows), next_cursor=next_cursor)
 
 
+async def task_titles(task_ids: Sequence[str]) -> dict[str, str]:
+    """The title of each of these tasks that exists (archived ones too), in one query; for lists that name tasks."""
+    wanted = list(dict.fromkeys(task_ids))
+    if not wanted:
+        return {}
+    rows = await TaskRow.select(TaskRow.id, TaskRow.title).where(TaskRow.id.is_in(wanted))
+    return {r["id"]: r["title"] for r in rows}
+
+
 async def get_tree(task_id: str, *, include_archived: bool = False) -> TaskNode:
     """The subtree rooted at a task; children by position then id; archived descendants hidden unless asked."""
     root = await get_row(task_id)

@@ -41,8 +41,11 @@ WritableProfileNamePath = Annotated[
     "/profiles", tags=TAGS, summary="List profiles", sync_to_thread=True, opt={"agent": "read", "agent_project": "none"}
 )
 def list_profiles(runtime: NamedDependency[Runtime]) -> ProfileListing:
-    """Built-ins and config.toml's profiles by name; a broken config.toml or entry is listed in `warnings`."""
-    return profiles.list_profiles(runtime.settings.home)
+    """Built-ins and config.toml's profiles by name, each saying whether its program can be found here; a broken
+    config.toml or entry is listed in `warnings`."""
+    listing = profiles.list_profiles(runtime.settings.home)
+    checked = [runtime.runner.with_program_check(p) for p in listing.items]
+    return ProfileListing(items=checked, warnings=listing.warnings)
 
 
 @get(
@@ -53,8 +56,8 @@ def list_profiles(runtime: NamedDependency[Runtime]) -> ProfileListing:
     opt={"agent": "read", "agent_project": "none"},
 )
 def get_profile(name: ProfileNamePath, runtime: NamedDependency[Runtime]) -> Profile:
-    """The profile in effect under this name; 404 lists the available names."""
-    return profiles.get_profile(runtime.settings.home, name)
+    """The profile in effect under this name, saying whether its program can be found here; 404 lists the names."""
+    return runtime.runner.with_program_check(profiles.get_profile(runtime.settings.home, name))
 
 
 @put(
@@ -70,7 +73,7 @@ def put_profile(
 ) -> Response[Profile]:
     """Write the profile to config.toml (201 new, 200 replaced; a built-in's name overrides it); `shell` is 400."""
     profile, created = profiles.save_profile(runtime.settings.home, name, data)
-    return Response(profile, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+    return Response(runtime.runner.with_program_check(profile), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
 @delete(

@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 from app.db.writer import Writer
 from app.models.reports import ReportCreate, ReportResult
 from app.services import sessions
-from app.web.deps import SessionIdPath
+from app.web.deps import IdempotencyKeyHeader, SessionIdPath
 from app.web.openapi import conflict
 
 
@@ -26,12 +26,13 @@ async def create_report(
     data: JSONBody[ReportCreate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ReportResult:
     """Add a timeline entry and apply the report's status effects in one transaction (docs/api.md, Reports).
 
     400 when `task_id` is not linked to the session, 404 unknown session, 409 the session has ended.
     """
-    return await sessions.report(writer, session_id, data, actor)
+    return await sessions.report(writer, session_id, data, actor, idempotency_key)
 
 
 ROUTES = [create_report]

@@ -102,9 +102,10 @@ async def update_task(
     data: JSONBody[TaskUpdate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Task:
     """Change the given fields; `archived` sets or clears archived_at."""
-    return await tasks.update_task(writer, task_id, data, actor)
+    return await tasks.update_task(writer, task_id, data, actor, idempotency_key)
 
 
 @delete(
@@ -113,9 +114,14 @@ async def update_task(
     summary="Delete a task and its subtree",
     opt={"agent": "orchestrator"},
 )
-async def delete_task(task_id: TaskIdPath, writer: NamedDependency[Writer], actor: NamedDependency[str]) -> None:
+async def delete_task(
+    task_id: TaskIdPath,
+    writer: NamedDependency[Writer],
+    actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> None:
     """Delete the task, its descendants, their session links and dependencies."""
-    await tasks.delete_task(writer, task_id, actor)
+    await tasks.delete_task(writer, task_id, actor, idempotency_key)
 
 
 @get(
@@ -165,9 +171,10 @@ async def move_task(
     data: JSONBody[TaskMove],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Task:
     """New parent (null = root, omitted = same) and/or position; 409 under itself or a descendant."""
-    return await tasks.move_task(writer, task_id, data, actor)
+    return await tasks.move_task(writer, task_id, data, actor, idempotency_key)
 
 
 @post(
@@ -182,9 +189,10 @@ async def add_dependency(
     data: JSONBody[DependencyCreate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Task:
     """Make the task depend on another task of its project; answers the updated task (409 on a cycle)."""
-    return await tasks.add_dependency(writer, task_id, data.depends_on, actor)
+    return await tasks.add_dependency(writer, task_id, data.depends_on, actor, idempotency_key)
 
 
 @delete(
@@ -198,9 +206,10 @@ async def remove_dependency(
     dependency_id: TaskIdPath,
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> None:
     """Remove the edge to `dependency_id` (the task depended on); 404 if there is none."""
-    await tasks.remove_dependency(writer, task_id, dependency_id, actor)
+    await tasks.remove_dependency(writer, task_id, dependency_id, actor, idempotency_key)
 
 
 ROUTES = [

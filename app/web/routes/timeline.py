@@ -11,7 +11,7 @@ from litestar.params import JSONBody, QueryParameter
 from app.db.writer import Writer
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
 from app.services import timeline
-from app.web.deps import SessionIdPath, TaskIdPath
+from app.web.deps import IdempotencyKeyHeader, SessionIdPath, TaskIdPath
 
 TAGS = ["timeline"]
 AfterQuery = Annotated[
@@ -32,9 +32,10 @@ async def add_to_task(
     data: JSONBody[TaskTimelineCreate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> TimelineEntry:
     """Add an entry; `session_id`, if given, must name a session of the task's project (400 otherwise)."""
-    return await timeline.add_to_task(writer, task_id, data, actor)
+    return await timeline.add_to_task(writer, task_id, data, actor, idempotency_key)
 
 
 @get("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Read a session's timeline", opt={"agent": "read"})
@@ -51,9 +52,10 @@ async def add_to_session(
     data: JSONBody[SessionTimelineCreate],
     writer: NamedDependency[Writer],
     actor: NamedDependency[str],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> TimelineEntry:
     """Add an entry; `task_id`, if given, must name a task of the session's project (400 otherwise)."""
-    return await timeline.add_to_session(writer, session_id, data, actor)
+    return await timeline.add_to_session(writer, session_id, data, actor, idempotency_key)
 
 
 ROUTES = [task_timeline, add_to_task, session_timeline, add_to_session]
