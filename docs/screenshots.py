@@ -49,7 +49,27 @@ def seed(api, work: Path) -> dict[str, str]:
         f"/api/v1/sessions/{session['id']}/reports",
         json={"kind": "progress", "message": "Parsed 12,000 lines; 3 malformed skipped", "task_id": parse["id"]},
     )
-    return {"project": project["id"], "task": parse["id"]}
+    return {"project": project["id"], "task": parse["id"], "session": session["id"]}
+
+
+def seed_sessions(api, project_id: str) -> None:
+    """Sessions in several groups of the sessions page: one asking a question, one done, one failed (the seed's
+    parser-agent is working)."""
+    tasks = {t["title"]: t["id"] for t in api.get("/api/v1/tasks", params={"project_id": project_id}).json()["items"]}
+
+    def spawn(name: str, title: str, **body) -> str:
+        json_body = {"project_id": project_id, "task_ids": [tasks[title]], "name": name, **body}
+        return api.post("/api/v1/sessions", json=json_body).json()["id"]
+
+    def report(session_id: str, kind: str, message: str) -> None:
+        api.post(f"/api/v1/sessions/{session_id}/reports", json={"kind": kind, "message": message})
+
+    report(spawn("ci-agent", "Set up CI"), "complete", "CI runs lint and the tests on every push")
+    api.put("/api/v1/profiles/flaky", json={"argv": ["/bin/sh", "-c", "echo 'tests failed'; exit 3"]})
+    spawn("threshold-check", "Review the alert thresholds", profile="flaky")
+    asker = spawn("report-writer", "Write the summary report")
+    report(asker, "progress", "Drafted the outline: traffic, errors, latency")
+    report(asker, "needs_input", "Which time range should the report cover: the last 7 days or the whole month?")
 
 
 def shoot(page: Page, path: str, name: str, *, ready: str) -> None:
@@ -59,6 +79,35 @@ def shoot(page: Page, path: str, name: str, *, ready: str) -> None:
     page.wait_for_timeout(300)  # let fonts and transitions settle
     page.screenshot(path=str(OUT / f"{name}.png"))
     print(f"wrote docs/screenshots/{name}.png")
+
+
+# True once the shell's prompt is the last line again (the command before it finished).
+PROMPT_BACK = """el => {
+  const buffer = getElement(el).terminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true).trim());
+  const filled = lines.filter(Boolean);
+  return filled.length > 1 && ['#', '$'].includes(filled[filled.length - 1]);
+}"""
+
+
+def shoot_session(page: Page, base: str, session_id: str, work: Path) -> None:
+    """The session page with its terminal showing a little work (typed into the real shell)."""
+    (work / "access.log").write_text(
+        "".join(f"10.0.0.{i % 250} GET /api/items/{i} 200 {i % 90} ms\n" for i in range(12000))
+    )
+    (work / "parse_logs.py").write_text("# parses nginx access logs\n")
+    page.goto(f"{base}/sessions/{session_id}")
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "connected")
+    terminal = page.get_by_test_id("terminal")
+    terminal.click()
+    for command in ("ls -l", "head -n 12 access.log", "wc -l access.log", "echo 'Parsed 12,000 lines, 3 skipped'"):
+        page.keyboard.type(command + "\n")
+        page.wait_for_function(PROMPT_BACK, arg=terminal.element_handle())  # one at a time: no typed-ahead echo
+    page.wait_for_timeout(300)  # let it render
+    page.mouse.click(5, 300)  # unfocus the terminal: no blinking cursor box in the picture
+    page.screenshot(path=str(OUT / "session-page.png"))
+    print("wrote docs/screenshots/session-page.png")
 
 
 def main() -> None:
@@ -83,6 +132,11 @@ def main() -> None:
         expect(page.get_by_test_id("palette-result").first).to_be_visible()
         page.screenshot(path=str(OUT / "command-palette.png"))
         print("wrote docs/screenshots/command-palette.png")
+        page.keyboard.press("Escape")
+        with server.client() as api:
+            seed_sessions(api, ids["project"])
+        shoot(page, f"{base}/sessions", "sessions", ready="session-question")
+        shoot_session(page, base, ids["session"], scratch / "work")
         browser.close()
 
 

@@ -9,8 +9,11 @@ from nicegui import app, ui
 from nicegui.events import KeyEventArguments
 
 from app.models.projects import Project
+from ui.components.attention import Attention
 from ui.components.palette import Entry, Palette
+from ui.components.run_agent import Launcher
 from ui.context import tid
+from ui.runtime import runtime_of
 
 # The browser half of the connection indicator: NiceGUI's socket.io connection, shown as live / reconnecting /
 # offline (NiceGUI reconnects by itself; the page's server-side subscription resumes where it was).
@@ -59,6 +62,8 @@ SHORTCUTS = (
     ("Ctrl/Cmd + K", "Command palette: jump anywhere, run an action"),
     ("?", "This sheet"),
     ("c", "New task"),
+    ("s", "Open a plain shell in the project's folder"),
+    ("r", "Run an agent (on a task page: on that task)"),
     ("/", "Focus the search or filter box"),
     ("j / k", "Move down / up in lists and on the board"),
     ("Enter", "Open the selected item"),
@@ -79,11 +84,15 @@ def frame(
 ) -> Iterator[ui.column]:
     """Lay out the page frame and yield the content column.
 
-    `actions` join the palette's; `keys` are this page's single-key shortcuts (`c`, `/`, `j`, `k`, `Enter`).
+    `actions` join the palette's; `keys` are this page's single-key shortcuts (`c`, `/`, `j`, `k`, `Enter`); `s`
+    (a shell) and `r` (Run agent) are every page's unless the page gives its own.
     """
     ui.page_title(f"{title} · Maestro" if title != "Maestro" else title)
     ui.add_head_html(_CONNECTION_JS)
     dark = ui.dark_mode(app.storage.user.get("dark", False))
+    runtime = runtime_of(ui.context.client.request)
+    launcher = Launcher(runtime, current.id if current else None)
+    keys = {"s": launcher.open_shell, "r": launcher.run_agent, **(keys or {})}
 
     def toggle() -> None:
         dark.value = not dark.value
@@ -98,6 +107,9 @@ def frame(
         base_actions.insert(
             1, Entry("Open task tree", "action", lambda: ui.navigate.to(f"/projects/{current.id}/tasks"))
         )
+    if not any(entry.label.startswith("Run agent") for entry in actions or []):
+        base_actions.insert(0, Entry("Run agent…", "action", launcher.run_agent))
+    base_actions.insert(1, Entry("Open a shell", "action", launcher.open_shell, "s"))
     if keys and "c" in keys and not any(entry.label.startswith("New ") for entry in actions or []):
         base_actions.insert(0, Entry("New task" if current else "New project", "action", keys["c"]))
     palette = Palette([*(actions or []), *base_actions], current.id if current else None)
@@ -131,6 +143,7 @@ def frame(
                 "nav-settings",
             )
         ui.space()
+        Attention(runtime, current)
         with tid(ui.row().classes("items-center gap-2 text-sm"), "connection-status"):
             ui.element("div").classes("conn-dot")
             ui.label("Connecting").classes("conn-label")

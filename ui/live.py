@@ -34,7 +34,8 @@ def follow(
     goes home instead of refreshing into an error; a NotFound raised by a refresh is treated the same way.
 
     The subscription starts once the browser has attached (a fetched but never-opened page keeps nothing alive),
-    from the newest event then; a `reset` (retention pruned what we had) refreshes with no events, meaning
+    from the newest event when the page was drawn (so a change made while the browser was still loading the page
+    is not lost); a `reset` (retention pruned what we had) refreshes with no events, meaning
     "re-read everything"; a slow-consumer drop resubscribes from the last event seen.
     """
     client = ui.context.client
@@ -45,6 +46,8 @@ def follow(
 async def _follow(
     client: ui.Client, hub: EventHub, refresh: Refresh, flt: events.Filter, gone: Callable[[EventRecord], bool] | None
 ) -> None:
+    # Read before waiting for the browser: pages call follow() after drawing, so nothing between is missed.
+    drawn = await events.last_seq()
     try:
         await client.connected(timeout=15)
     except TimeoutError:
@@ -53,7 +56,7 @@ async def _follow(
     changed = asyncio.Event()
 
     async def collect() -> None:
-        last = await events.last_seq()
+        last = drawn
         while True:
             try:
                 async for item in hub.subscribe(last, flt):

@@ -61,6 +61,9 @@ def openapi_config(structs: StructSchemas) -> OpenAPIConfig:
     )
 
 
+KEY_REUSED = "The Idempotency-Key was already used with a different request"
+
+
 def conflict(description: str) -> dict[int, ResponseSpec]:
     """The 409 a route can answer, and why; every other error response is derived (see `Finisher`)."""
     return {409: ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)}

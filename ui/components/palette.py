@@ -78,12 +78,13 @@ class Palette:
             for task in page.items:
                 candidates.append(Entry(task.title, "task", _go(f"/tasks/{task.id}"), task.id))
             for session in await sessions.list_sessions(project_id=self.project_id, limit=100):
-                candidates.append(Entry(session.name, "session", _go("/sessions"), session.id))
+                candidates.append(Entry(session.name, "session", _go(f"/sessions/{session.id}"), session.id))
         scored = []
         for entry in candidates:
-            score = max(fuzzy_score(query, entry.label) or -1, fuzzy_score(query, entry.hint) or -1)
-            if score >= 0:
-                scored.append((score, entry))
+            # 0 is a match (an empty query matches everything), so None, not falsiness, means "no match".
+            scores = [s for s in (fuzzy_score(query, entry.label), fuzzy_score(query, entry.hint)) if s is not None]
+            if scores:
+                scored.append((max(scores), entry))
         scored.sort(key=lambda pair: -pair[0])
         self.entries = [entry for _, entry in scored[:MAX_RESULTS]]
         self.selected = 0

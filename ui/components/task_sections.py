@@ -181,7 +181,7 @@ def draw_sessions(data: TaskData) -> None:
         link = next((lk for lk in session.tasks if lk.task_id == data.task.id), None)
         with tid(ui.row().classes("w-full items-center gap-2 no-wrap"), "task-session"):
             ui.badge(session.status.replace("_", " ")).props(f"color={SESSION_COLOR[session.status]}")
-            ui.label(session.name).classes("grow truncate font-medium")
+            ui.link(session.name, f"/sessions/{session.id}").classes("grow truncate font-medium")
             ui.label(session.profile).classes("text-xs text-grey-7")
             if link is not None:
                 ui.badge(link.status.replace("_", " ")).props("outline color=grey-8")

@@ -18,6 +18,7 @@ from app.models.tasks import Task, TaskUpdate
 from app.services import sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
+from ui.components.run_agent import Launcher
 from ui.components.task_card import BoardData, task_card
 from ui.components.task_form import open_task_form
 from ui.context import UI_ACTOR, tid
@@ -68,6 +69,7 @@ async def board_page(request: Request, project_id: str) -> None:
         "j": lambda: move_cursor(1),
         "k": lambda: move_cursor(-1),
         "Enter": lambda: view.selected and ui.navigate.to(f"/tasks/{view.selected}"),
+        "r": lambda: run_agent(),
     }
     with frame(f"{project.name} board", projects=all_projects, current=project, active="board", keys=keys, wide=True):
         with ui.row().classes("w-full items-center gap-2"):
@@ -86,6 +88,12 @@ async def board_page(request: Request, project_id: str) -> None:
             mode = ui.toggle({"board": "Board", "list": "List"}, value=view.filters.get("view", "board"))
             tid(mode.props("dense no-caps"), "board-view-toggle")
             tid(ui.button("New task", icon="add", on_click=lambda: new_task()).props("unelevated"), "new-task")
+            start = ui.button("Run agent", icon="smart_toy", on_click=lambda: run_agent())
+            tid(start.props("outline no-caps").tooltip("Run an agent (on the selected card's task) (r)"), "run-agent")
+        launcher = Launcher(runtime, project.id)
+
+        async def run_agent() -> None:
+            await launcher.run_agent([view.selected] if view.selected else [])
 
         def set_filter(key: str, value: str | bool | None) -> None:
             text = "1" if value is True else ("" if value in (None, False) else str(value))

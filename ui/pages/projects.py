@@ -79,7 +79,7 @@ def _first_run(new_project) -> None:
             ui.label("Add a task to it: what you want done.")
         with ui.row().classes("items-center gap-3 text-grey-7"):
             ui.badge("3").props("color=grey")
-            ui.markdown("Run an agent on the task: `maestro session spawn --profile shell` in a terminal.")
+            ui.label("Run an agent on it: “Run agent” on the task (or press r), and watch it work in its terminal.")
 
 
 def _status_counts(counts: dict[str, int]) -> None:

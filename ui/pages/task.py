@@ -18,6 +18,7 @@ from app.services.runtime import Runtime
 from ui.actions import run
 from ui.components.inline_edit import InlineEdit
 from ui.components.palette import Entry
+from ui.components.run_agent import Launcher
 from ui.components.task_form import open_task_form
 from ui.components.task_sections import (
     DependencyEditor,
@@ -49,7 +50,10 @@ async def task_page(request: Request, task_id: str) -> None:
     project = next((p for p in all_projects if p.id == data.task.project_id), None)
     page = TaskPage(runtime, data, project)
 
-    actions = [Entry("New subtask of this task", "action", page.add_subtask)]
+    actions = [
+        Entry("Run agent on this task", "action", page.run_agent),
+        Entry("New subtask of this task", "action", page.add_subtask),
+    ]
     actions += [
         Entry(f"Set status: {label}", "action", lambda s=status: page.set_field("status", s))
         for status, label in STATUS_LABEL.items()
@@ -60,7 +64,7 @@ async def task_page(request: Request, task_id: str) -> None:
         current=project,
         active="tasks",
         actions=actions,
-        keys={"c": page.add_subtask},
+        keys={"c": page.add_subtask, "r": page.run_agent},
     ):
         page.build()
     follow(
@@ -102,6 +106,7 @@ class TaskPage:
         self.deleted = tid(ui.label("This task was deleted.").classes("text-lg text-negative"), "task-deleted")
         self.deleted.set_visibility(False)
         self.forms = ui.element("div")  # dialogs: one at a time, a closed one dropped before the next opens
+        self.launcher = Launcher(self.runtime, task.project_id)
         with ui.column().classes("w-full gap-4") as self.body:
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
                 with ui.column().classes("grow min-w-0"):
@@ -118,6 +123,8 @@ class TaskPage:
                     "task-priority",
                 )
                 self.priority.on_value_change(lambda e: self.set_field("priority", e.value))
+                start = ui.button("Run agent", icon="smart_toy", on_click=self.run_agent)
+                tid(start.props("unelevated no-caps").tooltip("Run an agent on this task (r)"), "run-agent")
                 self.archive_button = ui.button("Archive", icon="archive", on_click=self.confirm_archive)
                 tid(self.archive_button.props("flat dense no-caps"), "task-archive")
                 delete = ui.button("Delete", icon="delete", on_click=lambda: self.confirm("delete"))
@@ -219,6 +226,11 @@ class TaskPage:
         if updated is not None:
             self.data.task = updated
         self.draw()  # refused: the picker goes back to the stored value
+
+    async def run_agent(self) -> None:
+        """Open the Run agent dialog with this task chosen."""
+        if not self.gone:
+            await self.launcher.run_agent([self.task_id])
 
     def add_subtask(self) -> None:
         """Open the new-task dialog for a subtask of this task."""

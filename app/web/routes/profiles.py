@@ -73,7 +73,8 @@ def put_profile(
 ) -> Response[Profile]:
     """Write the profile to config.toml (201 new, 200 replaced; a built-in's name overrides it); `shell` is 400."""
     profile, created = profiles.save_profile(runtime.settings.home, name, data)
-    return Response(runtime.runner.with_program_check(profile), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+    status = HTTP_201_CREATED if created else HTTP_200_OK
+    return Response(runtime.runner.with_program_check(profile), status_code=status)
 
 
 @delete(

@@ -12,6 +12,7 @@ from app.db.writer import Writer
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
 from app.services import timeline
 from app.web.deps import IdempotencyKeyHeader, SessionIdPath, TaskIdPath
+from app.web.openapi import KEY_REUSED, conflict
 
 TAGS = ["timeline"]
 AfterQuery = Annotated[
@@ -26,7 +27,13 @@ async def task_timeline(task_id: TaskIdPath, after: AfterQuery = 0, limit: Limit
     return await timeline.task_timeline(task_id, after=after, limit=limit)
 
 
-@post("/tasks/{task_id:str}/timeline", tags=TAGS, summary="Add to a task's timeline", opt={"agent": "write"})
+@post(
+    "/tasks/{task_id:str}/timeline",
+    tags=TAGS,
+    summary="Add to a task's timeline",
+    opt={"agent": "write"},
+    responses=conflict(KEY_REUSED),
+)
 async def add_to_task(
     task_id: TaskIdPath,
     data: JSONBody[TaskTimelineCreate],
@@ -46,7 +53,13 @@ async def session_timeline(
     return await timeline.session_timeline(session_id, after=after, limit=limit)
 
 
-@post("/sessions/{session_id:str}/timeline", tags=TAGS, summary="Add to a session's timeline", opt={"agent": "write"})
+@post(
+    "/sessions/{session_id:str}/timeline",
+    tags=TAGS,
+    summary="Add to a session's timeline",
+    opt={"agent": "write"},
+    responses=conflict(KEY_REUSED),
+)
 async def add_to_session(
     session_id: SessionIdPath,
     data: JSONBody[SessionTimelineCreate],

@@ -1,0 +1,321 @@
+"""Browser terminals in a real browser against a real `maestro serve`: typing, resizing, reloading, clipboard and
+links, a flood next to a responsive page, Ctrl-C under flood, how a session ends, dropped connections and restarts."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.helpers import LiveServer, live_server, maestro_env, start_server
+
+# The screen of an xterm as text lines (the JS Terminal is the NiceGUI element's `terminal`).
+SCREEN = """el => {
+  const buffer = getElement(el).terminal.buffer.active;
+  const lines = [];
+  for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i).translateToString(true));
+  return lines;
+}"""
+HAS_LINE = f"""([el, text]) => ({SCREEN})(el).some(line => line.trim() === text)"""
+# Pretend the tab is hidden or shown again (headless pages are never hidden by themselves).
+VISIBILITY = """hidden => {
+  Object.defineProperty(document, 'hidden', {configurable: true, get: () => hidden});
+  Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => hidden ? 'hidden' : 'visible'});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+# xterm.js waits for a handler's promise: OSC 777 then holds its parser until the test calls window.__release.
+HOLD_PARSER = (
+    "el => getElement(el).terminal.parser.registerOscHandler(777, () => new Promise(r => window.__release = r))"
+)
+WAIT = 15_000  # ms: generous, for a loaded 2-core machine (a wait, never a speed assertion)
+LINK = "el => window.maestroTerminal.get(Number(el.id.slice(1)))"  # static/terminal.js's link of that xterm
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the tests that do not restart it (bash, so prompts and job control are a user's)."""
+    home = tmp_path_factory.mktemp("terminals") / "home"
+    with live_server(home, env=maestro_env(home, SHELL="/bin/bash")) as server:
+        yield server
+
+
+def spawn(server: LiveServer, name: str = "shell") -> str:
+    """A project in a scratch directory and a shell session in it; the session id."""
+    with server.client() as api:
+        work = server.home.parent / "work"
+        work.mkdir(exist_ok=True)
+        project = api.post("/api/v1/projects", json={"name": f"p-{name}", "working_dir": str(work)}).json()
+        session = api.post("/api/v1/sessions", json={"project_id": project["id"], "name": name}).json()
+    assert session["status"] == "running", session
+    return session["id"]
+
+
+def open_page(browser: Browser, server: LiveServer, path: str, **context) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 860}, **context).new_page()
+    joiner = "&" if "?" in path else "?"
+    page.goto(f"{server.url}{path.lstrip('/')}{joiner}token={server.token}")
+    return live(page)
+
+
+def live(page: Page) -> Page:
+    """Wait until the page's NiceGUI connection is up: clicks before that would not reach the server."""
+    expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live", timeout=WAIT)
+    return page
+
+
+def connected(where: Page | Locator) -> None:
+    """Wait until the terminal's own WebSocket is attached."""
+    expect(where.get_by_test_id("terminal-state")).to_have_attribute("data-state", "connected", timeout=WAIT)
+
+
+def type_into(page: Page, terminal: Locator, text: str) -> None:
+    terminal.click()
+    page.keyboard.type(text)
+
+
+def wait_line(page: Page, terminal: Locator, text: str, timeout: float = WAIT) -> None:
+    """Wait until a line of the terminal's buffer is exactly `text` (commands print computed text, so the echo of
+    the command line never matches)."""
+    page.wait_for_function(HAS_LINE, arg=[terminal.element_handle(), text], timeout=timeout)
+
+
+def wait_clipboard(page: Page, text: str) -> None:
+    """Wait until the clipboard holds `text` (wait_for_function cannot await the Clipboard API's promise)."""
+    deadline = time.monotonic() + WAIT / 1000
+    while (found := page.evaluate("navigator.clipboard.readText()")) != text and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert found == text
+
+
+def screen(terminal: Locator) -> list[str]:
+    return terminal.evaluate(SCREEN)
+
+
+def test_type_resize_reload_and_bytes_stay_off_nicegui(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "typing")
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    sockets: list[str] = []
+    nicegui_frames: list[str] = []
+
+    def watch(ws) -> None:
+        sockets.append(ws.url)
+        if "socket.io" in ws.url:
+            ws.on("framereceived", lambda payload: nicegui_frames.append(f"in {payload}"))
+            ws.on("framesent", lambda payload: nicegui_frames.append(f"out {payload}"))
+
+    page.on("websocket", watch)
+    page.goto(f"{shared.url}sessions/{session_id}?token={shared.token}")
+    live(page)
+    terminal = page.get_by_test_id("terminal")
+    connected(page)
+    type_into(page, terminal, "echo hi-$((40+2))\n")
+    wait_line(page, terminal, "hi-42")
+    assert any(url.endswith(f"/api/v1/sessions/{session_id}/terminal") for url in sockets)
+    # Terminal bytes never ride NiceGUI's socket: no output in its frames, no event from the xterm element.
+    assert not [frame for frame in nicegui_frames if "hi-42" in frame]
+    xterm_id = terminal.evaluate("el => el.id.slice(1)")
+    assert not [f for f in nicegui_frames if f.startswith('out 42["event"') and f'"id":{xterm_id},' in f]
+
+    before = terminal.evaluate("el => [getElement(el).terminal.rows, getElement(el).terminal.cols]")
+    page.set_viewport_size({"width": 700, "height": 560})
+    page.wait_for_function(
+        "([el, size]) => getElement(el).terminal.rows < size[0] && getElement(el).terminal.cols < size[1]",
+        arg=[terminal.element_handle(), before],
+    )
+    rows, cols = terminal.evaluate("el => [getElement(el).terminal.rows, getElement(el).terminal.cols]")
+    assert (rows, cols) != tuple(before)
+    type_into(page, terminal, "stty size\n")
+    wait_line(page, terminal, f"{rows} {cols}")  # the pty has the size the fitted terminal has
+
+    page.reload()
+    live(page)
+    connected(page)
+    wait_line(page, terminal, "hi-42")  # the scrollback came back from the server
+    assert sum(line == "hi-42" for line in screen(terminal)) == 1
+
+
+def test_copy_on_select_paste_links_and_no_clipboard_writes_from_programs(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "clipboard")
+    page = open_page(browser, shared, f"/sessions/{session_id}", permissions=["clipboard-read", "clipboard-write"])
+    terminal = page.get_by_test_id("terminal")
+    connected(page)
+    page.evaluate("navigator.clipboard.writeText('untouched')")
+
+    # OSC 52 asks the terminal to write the clipboard: ignored.
+    type_into(page, terminal, "printf '\\033]52;c;%s\\007' $(printf pwned | base64); echo osc-$((5*5))\n")
+    wait_line(page, terminal, "osc-25")
+    assert page.evaluate("navigator.clipboard.readText()") == "untouched"
+
+    # Selecting text copies it.
+    type_into(page, terminal, "echo copy-$((6*7))\n")
+    wait_line(page, terminal, "copy-42")
+    row = screen(terminal).index("copy-42")
+    terminal.evaluate(f"el => getElement(el).terminal.select(0, {row}, 7)")
+    wait_clipboard(page, "copy-42")
+
+    # Ctrl+V pastes what the clipboard holds.
+    page.evaluate("navigator.clipboard.writeText('echo pasted-$((8+1))')")
+    terminal.click()
+    page.keyboard.press("Control+V")
+    page.keyboard.press("Enter")
+    wait_line(page, terminal, "pasted-9")
+
+    # A link in the output opens (in a new window, without access to this one).
+    type_into(page, terminal, "echo https://example.invalid/maestro-$((1+1))\n")
+    wait_line(page, terminal, "https://example.invalid/maestro-2")
+    page.evaluate("window.open = () => (window.__opened = {location: {}, opener: window})")
+    row = screen(terminal).index("https://example.invalid/maestro-2")
+    box = terminal.evaluate(
+        """(el, row) => {
+          const term = getElement(el).terminal;
+          const screen = el.querySelector('.xterm-screen').getBoundingClientRect();
+          const line = row - term.buffer.active.viewportY;
+          const cell = {width: screen.width / term.cols, height: screen.height / term.rows};
+          return {x: screen.left + cell.width * 5.5, y: screen.top + cell.height * (line + 0.5)};
+        }""",
+        row,
+    )
+    page.mouse.move(box["x"], box["y"])
+    page.mouse.move(box["x"] + 2, box["y"])
+    hovered = "el => el.classList.contains('xterm-cursor-pointer') || !!el.querySelector('.xterm-cursor-pointer')"
+    page.wait_for_function(hovered, arg=terminal.element_handle(), timeout=WAIT)  # the link is found on hover
+    page.mouse.click(box["x"] + 2, box["y"])
+    page.wait_for_function("window.__opened && window.__opened.location.href")
+    opened = page.evaluate("[window.__opened.location.href, window.__opened.opener]")
+    assert opened == ["https://example.invalid/maestro-2", None]
+
+
+def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser, shared: LiveServer):
+    flood, quiet = spawn(shared, "flood"), spawn(shared, "quiet")
+    page = open_page(browser, shared, f"/terminals?ids={flood},{quiet}")
+    panes = page.get_by_test_id("terminal-pane")
+    expect(panes).to_have_count(2, timeout=WAIT)
+    flooding, other = panes.nth(0).get_by_test_id("terminal"), panes.nth(1).get_by_test_id("terminal")
+    connected(panes.nth(0))
+    connected(panes.nth(1))
+    type_into(page, flooding, "yes\n")
+    page.wait_for_function(f"el => ({LINK})(el).received > 1e6", arg=flooding.element_handle(), timeout=30_000)
+
+    # The rest of the page still answers: another terminal echoes, a NiceGUI button reacts.
+    type_into(page, other, "echo alive-$((1+1))\n")
+    wait_line(page, other, "alive-2")
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("body.body--dark")).to_have_count(1, timeout=WAIT)
+    # Flow control: the server never has more than about 1.25 MiB of output in flight to this tab.
+    in_flight = [flooding.evaluate(f"el => {{ const l = ({LINK})(el); return l.received - l.parsed; }}")]
+    for _ in range(20):
+        page.wait_for_timeout(50)
+        in_flight.append(flooding.evaluate(f"el => {{ const l = ({LINK})(el); return l.received - l.parsed; }}"))
+    assert max(in_flight) <= 1.5 * 1024 * 1024, in_flight
+
+    # Ctrl-C stops it.
+    flooding.click()
+    page.keyboard.press("Control+C")
+    type_into(page, flooding, "echo stopped-$((2+2))\n")
+    wait_line(page, flooding, "stopped-4")
+    received = flooding.evaluate(f"el => ({LINK})(el).received")
+    type_into(page, other, "echo still-$((3+3))\n")
+    wait_line(page, other, "still-6")
+    assert flooding.evaluate(f"el => ({LINK})(el).received") - received < 4096  # `yes` is gone: only a prompt
+
+    # What waits to be drawn when Ctrl-C comes is skipped, as the tty flushes its output on an interrupt. To have
+    # a backlog for sure, the test holds xterm.js's parser at an escape sequence the program prints first. (Long
+    # lines: what the program printed before the interrupt reached it must not scroll the note out of sight.)
+    flooding.evaluate(HOLD_PARSER)
+    type_into(page, flooding, "printf '\\033]777;hold\\007'; yes \"$(head -c 600 /dev/zero | tr '\\0' x)\"\n")
+    page.wait_for_function(f"el => ({LINK})(el).queued > 512 * 1024", arg=flooding.element_handle(), timeout=WAIT)
+    page.keyboard.press("Control+C")
+    assert flooding.evaluate(f"el => ({LINK})(el).skipped") > 512 * 1024
+    page.evaluate("window.__release(true)")
+    page.wait_for_function(
+        f"el => ({SCREEN})(el).some(line => line.includes('bytes of output skipped after the interrupt'))",
+        arg=flooding.element_handle(),
+        timeout=WAIT,
+    )
+    type_into(page, flooding, "echo again-$((4+4))\n")
+    wait_line(page, flooding, "again-8")
+
+
+def test_how_a_session_ends_is_shown(browser: Browser, shared: LiveServer):
+    exits, stopped = spawn(shared, "exits"), spawn(shared, "stopped")
+    page = open_page(browser, shared, f"/terminals?ids={exits},{stopped}")
+    panes = page.get_by_test_id("terminal-pane")
+    connected(panes.nth(0))
+    connected(panes.nth(1))
+
+    type_into(page, panes.nth(0).get_by_test_id("terminal"), "exit 3\n")
+    expect(panes.nth(0).get_by_test_id("terminal-state")).to_have_attribute("data-state", "ended", timeout=WAIT)
+    expect(panes.nth(0).get_by_test_id("terminal-state")).to_have_text("Ended", timeout=WAIT)
+    wait_line(page, panes.nth(0).get_by_test_id("terminal"), "[program exited with status 3]")
+    expect(panes.nth(0).get_by_test_id("session-status")).to_have_text("failed", timeout=WAIT)
+    expect(panes.nth(0).get_by_test_id("terminal-exit")).to_have_text("exit status 3", timeout=WAIT)
+    expect(panes.nth(0).get_by_test_id("terminal-stop")).to_be_hidden(timeout=WAIT)
+
+    panes.nth(1).get_by_test_id("terminal-stop").click()
+    expect(page.get_by_test_id("terminal-stop-dialog")).to_be_visible(timeout=WAIT)
+    page.get_by_test_id("terminal-stop-confirm").click()
+    expect(panes.nth(1).get_by_test_id("terminal-state")).to_have_attribute("data-state", "ended", timeout=WAIT)
+    expect(panes.nth(1).get_by_test_id("session-status")).to_have_text("stopped", timeout=WAIT)
+    wait_line(page, panes.nth(1).get_by_test_id("terminal"), "[program exited with status -1]")
+    with shared.client() as api:
+        assert api.get(f"/api/v1/sessions/{stopped}").json()["status"] == "stopped"
+
+
+def test_a_dropped_connection_or_a_hidden_tab_resumes_without_repeating_output(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "drop")
+    page = open_page(browser, shared, f"/sessions/{session_id}")
+    terminal = page.get_by_test_id("terminal")
+    connected(page)
+    page.evaluate(
+        """() => {
+          window.__states = [];
+          const el = document.querySelector('[data-testid="terminal-state"]');
+          new MutationObserver(() => window.__states.push(el.dataset.state))
+            .observe(el, {attributes: true, attributeFilter: ['data-state']});
+        }"""
+    )
+    type_into(page, terminal, "echo once-$((5+5))\n")
+    wait_line(page, terminal, "once-10")
+    terminal.evaluate(f"el => ({LINK})(el).ws.close()")  # as a network drop would
+    page.wait_for_function("window.__states.includes('reconnecting')")
+    connected(page)
+    type_into(page, terminal, "echo again-$((3+3))\n")
+    wait_line(page, terminal, "again-6")
+    assert sum(line == "once-10" for line in screen(terminal)) == 1  # resumed from its offset: nothing twice
+    assert page.evaluate("window.__states").count("connected") == 1
+
+    # A hidden tab detaches (its throttled timers must not slow the program) and catches up once shown again.
+    type_into(page, terminal, "sleep 4; echo later-$((2*4))\n")
+    page.evaluate(VISIBILITY, True)
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "paused", timeout=WAIT)
+    with shared.client() as api:  # the program ran on while nobody watched
+        recording = lambda: api.get(f"/api/v1/sessions/{session_id}/recording").text  # noqa: E731
+        deadline = time.monotonic() + WAIT / 1000
+        while "later-8" not in recording() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert "later-8" not in screen(terminal)
+    page.evaluate(VISIBILITY, False)
+    connected(page)
+    wait_line(page, terminal, "later-8")
+    assert sum(line == "once-10" for line in screen(terminal)) == 1
+
+
+def test_a_server_restart_shows_the_session_as_lost(browser: Browser, tmp_path: Path):
+    home = tmp_path / "home"
+    server = start_server(home, env=maestro_env(home, SHELL="/bin/bash"))
+    try:
+        session_id = spawn(server, "restart")
+        page = open_page(browser, server, f"/sessions/{session_id}")
+        connected(page)
+        server.stop(signal.SIGKILL)  # a crash: the shell loses its terminal with it
+        expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
+        server = start_server(home, "--port", str(server.port), env=maestro_env(home, SHELL="/bin/bash"))
+        expect(page.get_by_test_id("session-status")).to_have_text("lost", timeout=2 * WAIT)
+        expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "ended", timeout=2 * WAIT)
+        expect(page.get_by_test_id("terminal-exit")).to_have_text("the server restarted while it ran", timeout=WAIT)
+    finally:
+        server.stop()
