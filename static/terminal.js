@@ -136,7 +136,11 @@
         if (INTERRUPT.test(data) && this.queued > FLUSH_ABOVE) this.skipQueued();
       });
       term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
-      term.onResize(({ cols, rows }) => this.sendControl({ type: "resize", cols, rows }));
+      term.onResize(({ cols, rows }) => {
+        // A fit while the element is hidden or collapsing yields sizes like 2x1; the program would reflow to them.
+        if (this.element.offsetWidth === 0 || cols < 4 || rows < 2) return;
+        this.sendControl({ type: "resize", cols, rows });
+      });
       let copyTimer = null;
       term.onSelectionChange(() => {
         clearTimeout(copyTimer);
