@@ -206,8 +206,9 @@ async def _announce(server: uvicorn.Server, settings: Settings, app, open_browse
         settings.home,
         RuntimeInfo(url=url, host=settings.host, port=settings.port, pid=os.getpid(), version=__version__),
     )
+    command = maestro_command(os.environ.get("PATH"))
     print(f"Maestro {__version__} is running at {url}", flush=True)
-    print(f"Data: {settings.home}    Stop: Ctrl-C or `maestro stop`", flush=True)
+    print(f"Data: {settings.home}    Stop: Ctrl-C or `{command} stop`", flush=True)
     if open_browser:
         token, _ = app.policy.issue_login_token()
         link = f"{url}?token={token}"
@@ -215,7 +216,6 @@ async def _announce(server: uvicorn.Server, settings: Settings, app, open_browse
         if opened == "none":  # SSH, no display: the single-use link is the way in
             print(f"No browser can be opened here. Sign in with this link (valid 2 minutes, once):\n{link}", flush=True)
     else:
-        command = maestro_command(os.environ.get("PATH"))
         print(f"Open it signed in: `{command} open` (or `{command} url --login` for a link).", flush=True)
 
 

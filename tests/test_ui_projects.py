@@ -25,7 +25,7 @@ async def test_first_run_creates_a_project_with_the_directory_checked_in_place(u
     await eventually(lambda: field.props.get("error") and "existing directory" in field.props["error-message"])
     assert await projects.list_projects() == []
     field.value = str(tmp_path)
-    user.find(marker="project-save").click()
+    user.find(marker="project-working-dir").trigger("keydown.enter")  # Enter submits, like the button
     await user.should_see(marker="project-title", retries=20)  # the new project's overview
     [created] = await projects.list_projects()
     assert created.name == "My app" and created.working_dir == str(tmp_path)

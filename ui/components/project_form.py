@@ -65,6 +65,8 @@ def open_project_form(
             if hasattr(result, "__await__"):
                 await result
 
+        for field in (name, working_dir):  # Enter in a one-line field submits, as in any form
+            field.on("keydown.enter", save)
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=dialog.close).props("flat")
             tid(ui.button("Save" if project else "Create project", on_click=save).props("unelevated"), "project-save")

@@ -12,17 +12,16 @@ from nicegui import ui
 from app.errors import MaestroError
 from app.models.sessions import Session
 from app.models.tasks import Task
-from app.models.timeline import TimelineEntry
 from app.services import sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
+from ui.components.timeline import LiveTimeline
 from ui.context import UI_ACTOR, tid
 from ui.design import SESSION_COLOR, STATUS_COLOR, STATUS_LABEL
 
 log = logging.getLogger("maestro.ui")
 
 PAGE = 500
-TIMELINE_SHOWN = 200  # the newest entries drawn; older ones are counted, not drawn
 _TASK_ID = re.compile(r"\btsk_[A-Za-z0-9_-]+")
 
 
@@ -190,51 +189,18 @@ def draw_sessions(data: TaskData) -> None:
 
 
 class Timeline:
-    """The task's timeline, oldest first; a live refresh appends only what is new."""
+    """The task's timeline: entries name the session that wrote them."""
 
     def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        self.last_id = 0
         self.names: dict[str, str] = {}
-        self.count = 0
-        self.earlier = tid(ui.label("").classes("text-xs text-grey-6"), "task-timeline-earlier")
-        self.box = ui.column().classes("w-full gap-1")
-        self.empty = ui.label("No reports yet. Agents' progress, questions and results appear here as they come.")
-        self.empty.classes("text-sm text-grey-6")
+        self.live = LiveTimeline(
+            lambda after, limit: timeline.task_timeline(task_id, after=after, limit=limit),
+            test_id="task-timeline",
+            empty="No reports yet. Agents' progress, questions and results appear here as they come.",
+            author=lambda entry: self.names.get(entry.session_id, "an agent session") if entry.session_id else None,
+        )
 
     async def update(self, data: TaskData) -> None:
-        """Fetch entries after the last one drawn and append them."""
+        """Append the entries written since the last update."""
         self.names = {s.id: s.name for s in data.sessions}
-        new: list[TimelineEntry] = []
-        while True:
-            page = await timeline.task_timeline(self.task_id, after=self.last_id, limit=PAGE)
-            new.extend(page)
-            if page:
-                self.last_id = page[-1].id
-            if len(page) < PAGE:
-                break
-        if not new:
-            return
-        self.count += len(new)
-        hidden = max(0, len(new) - TIMELINE_SHOWN)
-        with self.box:
-            for entry in new[hidden:]:
-                self._entry(entry)
-        # Keep the drawn entries bounded: drop the oldest elements once there are too many.
-        overflow = len(self.box.default_slot.children) - TIMELINE_SHOWN
-        for child in list(self.box.default_slot.children)[: max(0, overflow)]:
-            child.delete()
-        drawn = len(self.box.default_slot.children)
-        self.earlier.text = f"{self.count - drawn} earlier entries not shown" if self.count > drawn else ""
-        self.empty.set_visibility(False)
-
-    def _entry(self, entry: TimelineEntry) -> None:
-        with tid(ui.row().classes("w-full items-start gap-2 no-wrap"), "timeline-entry"):
-            ui.label(entry.created_at.strftime("%Y-%m-%d %H:%M:%S")).classes("text-xs font-mono text-grey-6 mt-1")
-            ui.badge(entry.kind.replace("_", " ")).props("outline color=blue-grey-7").classes("mt-1")
-            with ui.column().classes("grow gap-0 min-w-0"):
-                if entry.session_id:
-                    who = self.names.get(entry.session_id, "an agent session")
-                    ui.label(who).classes("text-xs text-grey-7")
-                # Agent output is untrusted: a label renders it as text, never as HTML.
-                ui.label(entry.message).classes("text-sm whitespace-pre-wrap break-words")
+        await self.live.update()

@@ -16,18 +16,16 @@ from app.models.common import ENDED_STATUSES
 from app.models.events import EventRecord
 from app.models.projects import Project
 from app.models.sessions import Session
-from app.models.timeline import TimelineEntry
 from app.services import projects, sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.components.replay import replay_player
 from ui.components.terminal import TerminalPane, exit_text, load_script
+from ui.components.timeline import LiveTimeline
 from ui.context import tid
 from ui.frame import frame
 from ui.live import follow
 from ui.runtime import runtime_of
 
-PAGE = 500
-TIMELINE_SHOWN = 200  # the newest entries drawn; older ones are counted, not drawn
 MANIFEST_SHOWN = 512 * 1024  # a manifest is capped far below this; the dialog never draws more
 
 
@@ -83,7 +81,11 @@ class SessionPage:
                 self.tasks = tid(ui.card().classes("w-full gap-1"), "session-tasks")
         with tid(ui.card().classes("w-full gap-2"), "session-timeline"):
             ui.label("Timeline").classes("font-semibold")
-            self.timeline = SessionTimeline(session.id)
+            self.timeline = LiveTimeline(
+                lambda after, limit: timeline.session_timeline(session.id, after=after, limit=limit),
+                test_id="session-timeline",
+                empty="No reports yet. The agent's progress, questions and results appear here as they come.",
+            )
         with tid(ui.card().classes("w-full gap-2"), "session-recording"):
             with ui.row().classes("w-full items-center"):
                 ui.label("Recording").classes("font-semibold")
@@ -184,50 +186,6 @@ class SessionPage:
             body = ui.label(shown).classes("w-full font-mono text-xs whitespace-pre overflow-auto max-h-[70vh]")
             tid(body, "session-manifest-text")
         dialog.open()
-
-
-class SessionTimeline:
-    """The session's timeline, oldest first; a live refresh appends only what is new."""
-
-    def __init__(self, session_id: str) -> None:
-        self.session_id = session_id
-        self.last_id = 0
-        self.count = 0
-        self.earlier = tid(ui.label("").classes("text-xs text-grey-6"), "session-timeline-earlier")
-        self.box = ui.column().classes("w-full gap-1")
-        self.empty = ui.label("No reports yet. The agent's progress, questions and results appear here as they come.")
-        self.empty.classes("text-sm text-grey-6")
-
-    async def update(self) -> None:
-        """Fetch entries after the last one drawn and append them (bounded: the oldest drawn ones go)."""
-        new: list[TimelineEntry] = []
-        while True:
-            page = await timeline.session_timeline(self.session_id, after=self.last_id, limit=PAGE)
-            new.extend(page)
-            if page:
-                self.last_id = page[-1].id
-            if len(page) < PAGE:
-                break
-        if not new:
-            return
-        self.count += len(new)
-        with self.box:
-            for entry in new[-TIMELINE_SHOWN:]:
-                _entry(entry)
-        children = list(self.box.default_slot.children)
-        for child in children[: max(0, len(children) - TIMELINE_SHOWN)]:
-            child.delete()
-        drawn = len(self.box.default_slot.children)
-        self.earlier.text = f"{self.count - drawn} earlier entries not shown" if self.count > drawn else ""
-        self.empty.set_visibility(False)
-
-
-def _entry(entry: TimelineEntry) -> None:
-    with tid(ui.row().classes("w-full items-start gap-2 no-wrap"), "timeline-entry"):
-        ui.label(entry.created_at.strftime("%Y-%m-%d %H:%M:%S")).classes("text-xs font-mono text-grey-6 mt-1")
-        ui.badge(entry.kind.replace("_", " ")).props("outline color=blue-grey-7").classes("mt-1")
-        # Agent output is untrusted: a label renders it as text, never as HTML.
-        ui.label(entry.message).classes("grow text-sm whitespace-pre-wrap break-words min-w-0")
 
 
 def _fact(name: str, value: str, test_id: str, *, mono: bool = False) -> None:
