@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +54,6 @@ def failed(result: subprocess.CompletedProcess[str], code: int) -> str:
 def cli(server: LiveServer, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """`maestro ARGS` against this server, as its user."""
     return run_cli(server.home, *args, **kwargs)
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
-    """Poll until predicate() returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def new_project(server: LiveServer, folder: Path, name: str) -> dict[str, Any]:

@@ -152,3 +152,14 @@ def fresh_postgres_database(base_url: str) -> Iterator[str]:
         yield f"{head}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
+    """Poll until predicate() returns something truthy; that value (an AssertionError after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

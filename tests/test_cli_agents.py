@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from app.ids import new_id
-from tests.helpers import MAESTRO, LiveServer, live_server, maestro_env
+from tests.helpers import MAESTRO, LiveServer, live_server, maestro_env, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +53,6 @@ def run_cli(server: LiveServer, *args: str, stdin: str | None = None) -> subproc
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
     return result.stdout
-
-
-def wait_for(predicate, timeout: float = 20, interval: float = 0.1):
-    """Poll until predicate() returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def spawn_shell(api: httpx.Client, project: dict, task_ids: list[str]) -> dict:

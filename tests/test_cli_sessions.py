@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import api, as_json, cli, failed, new_project, ok, wait_for
-from tests.helpers import LiveServer, live_server
+from tests.cli_support import api, as_json, cli, failed, new_project, ok
+from tests.helpers import LiveServer, live_server, wait_for
 
 GHOST = "maestro-test-ghost-program"  # a program no machine has
 

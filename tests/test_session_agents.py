@@ -13,21 +13,10 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.helpers import LiveServer, live_server, maestro_env
+from tests.helpers import LiveServer, live_server, maestro_env, wait_for
 from tests.test_session_terminals import Term, attach
 
 FAKE_AGENT = Path(__file__).parent / "fixtures" / "fake_agent.py"
-
-
-def wait_for(predicate, timeout: float = 15, interval: float = 0.1):
-    """Poll until predicate() returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def setup_project(api: httpx.Client, tmp_path: Path, name: str = "app") -> tuple[dict, dict]:

@@ -16,8 +16,8 @@ import pytest
 
 from app.settings import settings_from_env
 from app.terminals.process import session_members
-from tests.helpers import live_server, maestro_env
-from tests.test_session_agents import _pid_of, wait_for
+from tests.helpers import live_server, maestro_env, wait_for
+from tests.test_session_agents import _pid_of
 
 
 def new_project(api: httpx.Client, folder: Path) -> dict:

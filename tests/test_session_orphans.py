@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from app.terminals.process import process_start_time, session_members
-from tests.helpers import LiveServer, live_server, maestro_env, start_server
-from tests.test_session_agents import _pid_of, wait_for
+from tests.helpers import LiveServer, live_server, maestro_env, start_server, wait_for
+from tests.test_session_agents import _pid_of
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process identity is read from /proc")
 
