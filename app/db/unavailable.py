@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -80,8 +80,8 @@ class ReleasingTransaction:
     it may still be inside a transaction) and the caller sees `Unavailable`, or its own error when there was one.
     """
 
-    async def _give_back(self, *, broken: bool) -> None:
-        raise NotImplementedError
+    # Each engine's transaction says how a connection goes back to its pool (or is closed, when `broken`).
+    _give_back: Callable[..., Awaitable[None]]
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         if self._parent:  # type: ignore[attr-defined]
