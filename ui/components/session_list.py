@@ -159,7 +159,8 @@ class SessionList:
         tid(element, "session-row").mark("session-row", f"session-row-{session.id}")  # the second picks one row
         element.props(f"data-session-id={session.id}")
         with element:
-            with ui.row().classes("w-full items-center gap-2 no-wrap"):
+            # Wraps on a narrow window: the why moves to a line of its own instead of squeezing the name.
+            with ui.row().classes("w-full items-center gap-x-2 gap-y-1 flex-wrap"):
                 status = ui.badge(session.status.replace("_", " ")).props(f"color={SESSION_COLOR[session.status]}")
                 tid(status.classes("shrink-0"), "session-status")
                 link = ui.link(session.name, f"/sessions/{session.id}").classes("font-medium break-all")
@@ -167,7 +168,8 @@ class SessionList:
                 ui.badge(session.profile).props("outline color=blue-grey-7").classes("shrink-0")
                 if session.role == "orchestrator":
                     ui.badge("orchestrator").props("outline color=purple-6").classes("shrink-0")
-                ui.label(data.projects.get(session.project_id, "")).classes("text-sm text-grey-7 truncate")
+                project = ui.label(data.projects.get(session.project_id, ""))
+                project.classes("text-sm text-grey-7 truncate min-w-0 max-w-xs")
                 ui.space()
                 why = tid(ui.label("").classes("text-sm text-grey-7 shrink-0 text-right"), "session-why")
             if session.tasks:
