@@ -3,9 +3,7 @@ its timeline of reports and its recording; all live from the event hub."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from pathlib import Path
 
 from fastapi import Request
 from nicegui import ui
@@ -172,8 +170,7 @@ class SessionPage:
 
     async def show_manifest(self) -> None:
         """The manifest the session started with, as text (it may quote task text: never rendered as HTML)."""
-        path = self.runtime.settings.home / "sessions" / self.session.id / "manifest.json"
-        text = await asyncio.to_thread(_read_text, path)
+        path, text = await self.runtime.runner.manifest_text(self.session.id, MANIFEST_SHOWN)
         self.dialogs.clear()
         with self.dialogs, ui.dialog() as dialog, ui.card().classes("w-full max-w-4xl"):
             tid(dialog, "session-manifest-dialog")
@@ -209,11 +206,3 @@ def _spawned_by(session: Session) -> str:
     if who is None:
         return "another session" if session.parent_session_id else session.spawn_source
     return who
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            return handle.read(MANIFEST_SHOWN)
-    except FileNotFoundError:
-        return None

@@ -23,6 +23,7 @@ from app.errors import Conflict, InvalidInput, LimitReached, NotFound
 from app.home import write_private
 from app.ids import is_id, new_id
 from app.models.common import CLIENT_ACTORS, ENDED_STATUSES
+from app.models.manifests import MANIFEST_FILE
 from app.models.profiles import Profile
 from app.models.sessions import Session, SessionSpawn
 from app.services.agents import launch as profile_launch
@@ -123,7 +124,7 @@ class SessionRunner:
         parent_session_id = actor if is_id(actor, "ses") else request.parent_session_id
         project = await get_project(request.project_id)
         profile = _profile(self.home, request.profile)
-        folder = self.home / "sessions" / session_id
+        folder = self.folder(session_id)
         name = request.name or profile.name
         manifest = await build_manifest(
             session_id=session_id,
@@ -266,13 +267,22 @@ class SessionRunner:
         if pending is not None:
             await pending
 
+    def folder(self, session_id: str) -> Path:
+        """Where a session's manifest, prompt and recording live (MAESTRO_HOME/sessions/<id>)."""
+        return self.home / "sessions" / session_id
+
+    async def manifest_text(self, session_id: str, limit: int) -> tuple[Path, str | None]:
+        """The manifest file the session started with, as text (at most `limit` characters; None when missing)."""
+        path = self.folder(session_id) / MANIFEST_FILE
+        return path, await asyncio.to_thread(_read_text, path, limit)
+
     async def recording(self, session_id: str) -> Iterator[bytes]:
         """A session's asciicast v2 recording as it is now, in whole lines (it may still be growing)."""
         await sessions.get_session(session_id)  # NotFound for an unknown id
         terminal = self._terminals.get(session_id)
         if terminal is not None:
             terminal.flush_recording()
-        path = self.home / "sessions" / session_id / "recording.cast"
+        path = self.folder(session_id) / "recording.cast"
         try:
             handle = path.open("rb")  # noqa: ASYNC230 (opening is one syscall; reading happens in the iterator)
         except FileNotFoundError:
@@ -360,3 +370,11 @@ def _whole_lines(handle: BinaryIO, chunk: int = 256 * 1024) -> Iterator[bytes]:
 def _is_directory(path: str) -> bool:
     # One stat of a local path: not worth a thread hop.
     return os.path.isdir(path)
+
+
+def _read_text(path: Path, limit: int) -> str | None:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return handle.read(limit)
+    except FileNotFoundError:
+        return None
