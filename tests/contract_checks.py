@@ -29,8 +29,12 @@ STATE_DEPENDENT: dict[str, frozenset[str]] = {
     "POST /api/v1/sessions/{session_id}/timeline": frozenset({"task_id"}),  # a task of the session's project
     "POST /api/v1/sessions/{session_id}/reports": frozenset({"task_id"}),  # a task linked to the session
     # A known profile whose program is installed, tasks of the project, installed skills, a parent of the project,
-    # and a working directory that still exists.
-    "POST /api/v1/sessions": frozenset({"profile", "task_ids", "skills", "parent_session_id", "program", "cwd"}),
+    # a working directory that still exists; for a worktree: a git repository, a base ref it has, an active
+    # worktree of the project to share (and not also isolation in_place: a rule across two fields).
+    "POST /api/v1/sessions": frozenset(
+        {"profile", "task_ids", "skills", "parent_session_id", "program", "cwd"}
+        | {"isolation", "working_dir", "base_ref", "worktree_id"}
+    ),
     "POST /api/v1/import/legacy": frozenset({"data_dir"}),  # must be an original Maestro data directory
     # A document is consistent or refused whole: rows refer to rows of the same document and project, ids, names
     # and pairs are unique, dependencies acyclic, timestamps representable in UTC. JSON Schema describes each row,

@@ -18,6 +18,7 @@ ENTITIES = {
     "Task": "the task",
     "Session": "the session record",
     "TimelineEntry": "the timeline entry",
+    "Worktree": "the worktree",
 }
 
 

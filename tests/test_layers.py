@@ -39,8 +39,9 @@ SERVICE_DEPS: dict[str, set[str]] = {
     "timeline": {"writes", "owners"},
     "agents": {"projects", "tasks"},
     "transfer": {"writes"},
-    "sessions": {"writes", "owners", "projects", "tasks", "timeline", "agents"},
-    "runtime": {"events", "sessions"},
+    "worktrees": {"writes", "owners", "projects", "tasks", "timeline"},
+    "sessions": {"writes", "owners", "projects", "tasks", "timeline", "agents", "worktrees"},
+    "runtime": {"events", "sessions", "worktrees"},
 }
 # Only these domains run programs in terminals.
 TERMINAL_USERS = {"sessions", "runtime"}

@@ -18,6 +18,7 @@ from app.cli.session_cmds import session
 from app.cli.sync_cmd import outbox_cmd, sync
 from app.cli.task_cmds import task
 from app.cli.transfer_cmds import export, import_cmd
+from app.cli.worktree_cmds import worktree
 
 
 @click.group(cls=MaestroGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for command in (serve, status, stop, open_cmd, url, events, report, task, session, sync, outbox_cmd):
     cli.add_command(command)
-for command in (project, profile, skill, manifest, export, import_cmd, completion):
+for command in (project, worktree, profile, skill, manifest, export, import_cmd, completion):
     cli.add_command(command)
 
 

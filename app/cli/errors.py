@@ -51,6 +51,7 @@ PATTERN_WORDS: dict[str, str] = {
     id_pattern("prj"): "a project id: prj_ and 22 letters and digits, as `maestro project list` shows",
     id_pattern("tsk"): "a task id: tsk_ and 22 letters and digits, as `maestro task list` shows",
     id_pattern("ses"): "a session id: ses_ and 22 letters and digits, as `maestro session list` shows",
+    id_pattern("wtr"): "a worktree id: wtr_ and 22 letters and digits, as `maestro worktree list` shows",
     NOT_BLANK: "more than blanks (and without NUL characters)",
     NO_NUL: "text without NUL characters",
     NAME_PATTERN: "a name of letters, digits, '.', '_' and '-' that starts with a letter or a digit",

@@ -29,6 +29,7 @@ from app.cli.common import (
 )
 from app.cli.errors import Refused
 from app.models.projects import ProjectCreate, ProjectUpdate
+from app.models.worktrees import ISOLATIONS, MERGE_STRATEGIES
 
 PROJECT_ARG = click.argument("project", type=PROJECT, metavar="PROJECT")
 DIRECTORY = click.Path(file_okay=False, path_type=Path)
@@ -107,18 +108,49 @@ def show(project: str, as_json: bool) -> None:
 @click.option("--name", default=None, help="A new name.")
 @click.option("--dir", "working_dir", type=DIRECTORY, default=None, help="A new working directory.")
 @click.option("--description", default=None, help="A new description (Markdown; '' clears it).")
+@click.option("--isolation", type=click.Choice(ISOLATIONS), default=None, help="Where agents work by default.")
+@click.option("--base", "base_ref", default=None, metavar="REF", help="The branch worktrees start from ('' = current).")
+@click.option(
+    "--setup", "setup_command", default=None, metavar="CMD", help="Run in a fresh worktree first ('' = none)."
+)
+@click.option(
+    "--copy", "copy_files", multiple=True, metavar="FILE", help="An untracked file copied into new worktrees."
+)
+@click.option("--merge-strategy", type=click.Choice(MERGE_STRATEGIES), default=None, help="How worktrees merge.")
 @json_option("Print the updated project as JSON.")
-def update(project: str, name: str | None, working_dir: Path | None, description: str | None, as_json: bool) -> None:
-    """Rename a project, or change its directory or description."""
+def update(
+    project: str,
+    name: str | None,
+    working_dir: Path | None,
+    description: str | None,
+    isolation: str | None,
+    base_ref: str | None,
+    setup_command: str | None,
+    copy_files: tuple[str, ...],
+    merge_strategy: str | None,
+    as_json: bool,
+) -> None:
+    """Rename a project, change its directory or description, or how its agents use git worktrees."""
     values: dict[str, Any] = {"name": name, "description": description}
     if working_dir is not None:
         values["working_dir"] = str(working_dir.expanduser().resolve())
     values = {key: value for key, value in values.items() if value is not None}
-    if not values:
-        raise click.UsageError("nothing to change: give --name, --dir or --description")
-    body = body_of(ProjectUpdate, values)
+    git = {
+        "isolation": isolation,
+        "base_ref": base_ref,
+        "setup_command": setup_command,
+        "merge_strategy": merge_strategy,
+    }
+    git = {key: value for key, value in git.items() if value is not None}
+    if copy_files:
+        git["copy_files"] = [name for name in copy_files if name]
+    if not values and not git:
+        raise click.UsageError("nothing to change: give --name, --dir, --description or a git option")
     with api_client() as client:
-        updated = client.patch(f"/projects/{resolve_project(client, project)}", body)
+        project_id = resolve_project(client, project)
+        if git:  # the settings are replaced as a whole: start from the stored ones
+            values["git"] = {**client.get(f"/projects/{project_id}")["git"], **git}
+        updated = client.patch(f"/projects/{project_id}", body_of(ProjectUpdate, values))
     if as_json:
         echo_json(updated)
     else:

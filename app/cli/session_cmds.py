@@ -33,6 +33,7 @@ from app.cli.common import (
     when,
 )
 from app.cli.errors import Refused
+from app.cli.worktree_cmds import resolve_worktree
 from app.models.common import ROLES, SESSION_STATUSES
 from app.models.profiles import ProfileListing
 from app.models.sessions import SessionSpawn
@@ -64,6 +65,16 @@ def session() -> None:
     metavar="TEXT",
     help="An extra instruction, added to the agent's prompt and manifest ('-' reads it from stdin).",
 )
+@click.option(
+    "--worktree/--in-place",
+    "own_worktree",
+    default=None,
+    help="Work in a new git worktree on its own branch, or in the project's directory [default: the project's].",
+)
+@click.option("--base", "base_ref", default=None, metavar="REF", help="The branch a new worktree starts from.")
+@click.option(
+    "--share", "share", default=None, metavar="WORKTREE", help="Work in this worktree (wtr_, ses_ or tsk_ id)."
+)
 @json_option("Print the new session as JSON.")
 def spawn(
     task_ids: tuple[str, ...],
@@ -73,9 +84,13 @@ def spawn(
     skills: tuple[str, ...],
     project: str | None,
     instructions: str | None,
+    own_worktree: bool | None,
+    base_ref: str | None,
+    share: str | None,
     as_json: bool,
 ) -> None:
-    """Start a session running a profile in the project's working directory, with its tasks and skills.
+    """Start a session running a profile in the project's working directory (or its own git worktree), with its
+    tasks and skills.
 
     Prints the new session's id and status (`ses_… running`).
     """
@@ -98,6 +113,12 @@ def spawn(
             values["name"] = name
         if instructions is not None:
             values["instructions"] = click.get_text_stream("stdin").read() if instructions == "-" else instructions
+        if own_worktree is not None:
+            values["isolation"] = "worktree" if own_worktree else "in_place"
+        if base_ref is not None:
+            values["base_ref"] = base_ref
+        if share is not None:
+            values["worktree_id"] = resolve_worktree(client, share)
         try:
             created = client.post("/sessions", body_of(SessionSpawn, values))
         except ApiError as exc:

@@ -30,6 +30,7 @@ class Project(Table, tablename="projects"):
     description = Text(default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    git = JSON(default={})  # ProjectGitSettings: isolation, base ref, setup command, files to copy, merge strategy
 
 
 class Task(Table, tablename="tasks"):
@@ -62,6 +63,23 @@ class TaskDependency(Table, tablename="task_dependencies"):
     created_at = Timestamptz()
 
 
+class Worktree(Table, tablename="worktrees"):
+    """A git worktree Maestro made for a task's agents: where, on which branch, from which base, and its fate."""
+
+    id = Varchar(length=ID_LENGTH, primary_key=True)
+    project = ForeignKey(Project, on_delete=OnDelete.cascade, index=True)
+    task = ForeignKey(Task, on_delete=OnDelete.set_null, null=True, default=None, index=True)
+    path = Text()
+    branch = Varchar(length=255)
+    base_ref = Varchar(length=255)
+    base_commit = Varchar(length=64)
+    status = Varchar(length=20, default="active", index=True)  # active | merged | discarded
+    merged_commit = Varchar(length=64, null=True, default=None)
+    pr_url = Text(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
 class Session(Table, tablename="sessions"):
     """An agent or shell running (or once run) in a terminal for a project."""
 
@@ -85,6 +103,8 @@ class Session(Table, tablename="sessions"):
     pid = Integer(null=True, default=None)
     # When that pid started (Linux: clock ticks since boot): a pid alone may since name another process.
     pid_start_time = BigInt(null=True, default=None)
+    isolation = Varchar(length=20, default="in_place")  # in_place | worktree
+    worktree = ForeignKey(Worktree, on_delete=OnDelete.set_null, null=True, default=None, index=True)
 
 
 class TaskSession(Table, tablename="task_sessions"):
@@ -122,7 +142,16 @@ class Event(Table, tablename="events"):
     ts = Timestamptz()
 
 
-TABLES: tuple[type[Table], ...] = (Project, Task, TaskDependency, Session, TaskSession, TimelineEntry, Event)
+TABLES: tuple[type[Table], ...] = (
+    Project,
+    Task,
+    TaskDependency,
+    Worktree,
+    Session,
+    TaskSession,
+    TimelineEntry,
+    Event,
+)
 
 
 class IdempotencyKey(Table, tablename="idempotency_keys"):

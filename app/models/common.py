@@ -19,8 +19,11 @@ ProjectId = Annotated[str, msgspec.Meta(pattern=id_pattern("prj"), examples=[PRO
 TaskId = Annotated[str, msgspec.Meta(pattern=id_pattern("tsk"), examples=[TASK_ID_EXAMPLE])]
 SessionId = Annotated[str, msgspec.Meta(pattern=id_pattern("ses"), examples=[SESSION_ID_EXAMPLE])]
 
-# Text never contains NUL (PostgreSQL refuses it in text columns); names and titles are not blank.
-NOT_BLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"
+# Text never contains NUL (PostgreSQL refuses it in text columns); names and titles are not blank. "Blank" is
+# spelled out (exactly what Python's str.isspace() calls space) rather than written \s, which means different
+# things in Python and in the ECMA regexes that OpenAPI clients use (\x1c-\x1f, \ufeff).
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = r"^[^\x00]*[^\x00" + _SPACE + r"][^\x00]*$"
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]

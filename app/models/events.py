@@ -18,6 +18,7 @@ from app.models.sessions import Session
 from app.models.tasks import Task
 from app.models.timeline import TimelineEntry
 from app.models.transfer import ImportCounts
+from app.models.worktrees import Worktree, WorktreeAction
 
 EVENT_VERSION = 1
 
@@ -164,6 +165,23 @@ class SessionStatusChanged(EventData, kw_only=True):
     to: SessionStatus
 
 
+# ---------------------------------------------------------------------------------------------------- worktrees
+class WorktreeCreated(Worktree, EventData, kw_only=True):
+    """worktree.created: the new worktree (a session's isolated checkout on its own branch)."""
+
+    TYPE: ClassVar[str] = "worktree.created"
+
+
+class WorktreeUpdated(EventData, kw_only=True):
+    """worktree.updated: the worktree as it is now, what was done to it and that action's details."""
+
+    TYPE: ClassVar[str] = "worktree.updated"
+    worktree: Worktree
+    action: WorktreeAction
+    commit: str | None = None  # the commit the action made (commit, merge) or recorded
+    detail: str = ""  # words for the timeline: "merged by fast-forward", "pull request …"
+
+
 # ---------------------------------------------------------------------------------------------------- other
 class TimelineAdded(TimelineEntry, EventData, kw_only=True):
     """timeline.added: the new timeline entry."""
@@ -198,6 +216,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     SessionCreated,
     SessionUpdated,
     SessionStatusChanged,
+    WorktreeCreated,
+    WorktreeUpdated,
     TimelineAdded,
     ImportCompleted,
 )

@@ -37,6 +37,15 @@ class ManifestSession(msgspec.Struct, kw_only=True):
     working_dir: str
 
 
+class ManifestWorktree(msgspec.Struct, kw_only=True):
+    """The git worktree the session works in (isolation "worktree"): its own branch, made from `base_ref`."""
+
+    path: str
+    branch: str
+    base_ref: str
+    base_commit: str
+
+
 class ManifestProject(msgspec.Struct, kw_only=True):
     """The project the session works in."""
 
@@ -109,3 +118,4 @@ class Manifest(msgspec.Struct, kw_only=True):
     reporting: Reporting
     environment: list[str]
     instructions: str  # what the person who started the session asked for besides the tasks ("" when nothing)
+    worktree: ManifestWorktree | None  # the git worktree the session works in (null: the project's own directory)

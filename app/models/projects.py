@@ -7,6 +7,7 @@ import datetime as dt
 import msgspec
 
 from app.models.common import AbsolutePath, Input, LongText, Name, ProjectId
+from app.models.worktrees import ProjectGitSettings
 
 
 class ProjectCreate(Input):
@@ -15,6 +16,7 @@ class ProjectCreate(Input):
     name: Name
     working_dir: AbsolutePath
     description: LongText = ""
+    git: ProjectGitSettings = msgspec.field(default_factory=ProjectGitSettings)
 
 
 class ProjectUpdate(Input):
@@ -23,6 +25,7 @@ class ProjectUpdate(Input):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     working_dir: AbsolutePath | msgspec.UnsetType = msgspec.UNSET
     description: LongText | msgspec.UnsetType = msgspec.UNSET
+    git: ProjectGitSettings | msgspec.UnsetType = msgspec.UNSET  # replaces the settings as a whole
 
 
 class Project(msgspec.Struct, kw_only=True):
@@ -34,6 +37,7 @@ class Project(msgspec.Struct, kw_only=True):
     description: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    git: ProjectGitSettings = msgspec.field(default_factory=ProjectGitSettings)  # how its agents get a checkout
 
 
 class ProjectSummary(msgspec.Struct, kw_only=True):

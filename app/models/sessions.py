@@ -21,6 +21,7 @@ from app.models.common import (
     SpawnSource,
     TaskId,
 )
+from app.models.worktrees import Isolation, RefName, WorktreeId
 
 Cols = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Rows = Annotated[int, msgspec.Meta(ge=1, le=500)]
@@ -40,6 +41,11 @@ class SessionSpawn(Input):
     cols: Cols = 80
     rows: Rows = 24
     parent_session_id: SessionId | None = None
+    # Isolation: None takes the project's setting. "worktree" makes a new git worktree on a new branch off
+    # `base_ref` (default: the project's base) unless `worktree_id` names an active one of the project to share.
+    isolation: Isolation | None = None
+    base_ref: RefName | None = None
+    worktree_id: WorktreeId | None = None
 
 
 class SessionUpdate(Input):
@@ -85,3 +91,5 @@ class Session(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     tasks: list[TaskLink] = []
+    isolation: Isolation = "in_place"  # worktree: it runs in its own git worktree (worktree_id), cwd is that
+    worktree_id: WorktreeId | None = None

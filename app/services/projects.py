@@ -17,6 +17,7 @@ from app.ids import new_id
 from app.models.common import utcnow
 from app.models.events import ProjectCreated, ProjectDeleted, ProjectUpdated, from_entity
 from app.models.projects import Project, ProjectCreate, ProjectSummary, ProjectUpdate
+from app.models.worktrees import ProjectGitSettings
 from app.services.tasks.commands import purge_project_tasks
 from app.services.writes import is_unique_violation, write
 
@@ -48,6 +49,7 @@ async def create_project(
             "name": body.name.strip(),
             "working_dir": working_dir,
             "description": body.description,
+            "git": msgspec.to_builtins(body.git),
             "created_at": now,
             "updated_at": now,
         }
@@ -73,8 +75,9 @@ async def update_project(writer: Writer, project_id: str, body: ProjectUpdate, a
         if not changes:
             return current
         changes["updated_at"] = utcnow()
+        stored = {k: msgspec.to_builtins(v) if k == "git" else v for k, v in changes.items()}
         try:
-            await ProjectRow.update(changes).where(ProjectRow.id == project_id)
+            await ProjectRow.update(stored).where(ProjectRow.id == project_id)
         except Exception as exc:
             if is_unique_violation(exc):
                 raise Conflict(f"a project named {changes['name']!r} already exists") from exc
@@ -163,4 +166,16 @@ def _to_model(row: dict[str, Any]) -> Project:
         description=row["description"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        git=_git_settings(row.get("git")),
     )
+
+
+def _git_settings(value: Any) -> ProjectGitSettings:
+    # JSON columns come back as text on SQLite and as parsed values on PostgreSQL; an unreadable or outdated
+    # value falls back to the defaults rather than making the project unreadable.
+    if isinstance(value, str):
+        value = msgspec.json.decode(value) if value else {}
+    try:
+        return msgspec.convert(value or {}, ProjectGitSettings)
+    except msgspec.ValidationError:
+        return ProjectGitSettings()

@@ -23,6 +23,7 @@ from app.services.events.retention import prune_forever
 from app.services.sessions.orphans import recover_orphans
 from app.services.sessions.runner import STOP_GRACE_S, SessionRunner, child_environment
 from app.services.sessions.tokens import SessionGrants
+from app.services.worktrees import actions as worktree_actions
 from app.settings import Settings
 
 log = logging.getLogger("maestro")
@@ -89,6 +90,8 @@ async def open_runtime(
         await hub.start()
         prune = prune_forever(writer, settings.event_retention_days)
         background.append(asyncio.create_task(prune, name="maestro-prune"))
+        # In the background (it asks git about every active worktree): merges done but not recorded by a crash.
+        background.append(asyncio.create_task(_reconcile_worktrees(writer), name="maestro-worktrees"))
         yield Runtime(settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants)
     finally:
         # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.
@@ -98,6 +101,16 @@ async def open_runtime(
         await bounded("stopping sessions", runner.stop_all())
         await bounded("writer drain", writer.stop())
         await bounded("database close", close_database(db))
+
+
+async def _reconcile_worktrees(writer: Writer) -> None:
+    try:
+        fixed = await worktree_actions.reconcile(writer)
+    except Exception:
+        log.exception("checking worktrees for unrecorded merges failed")
+        return
+    if fixed:
+        log.info("%d worktree merge(s) found in git but not recorded: recorded now", fixed)
 
 
 async def _stop_hub(hub: EventHub, background: list[asyncio.Task[None]]) -> None:

@@ -8,8 +8,8 @@ by default; a route opts in with `opt={"agent": grant}` where grant is
 - "self": only on the caller's own session (reports);
 
 and always only within the session's own project. `opt["agent_project"]` says where the route names its project:
-"path" (the default: project_id, task_id, dependency_id and session_id path parameters), "query" (a required
-project_id query parameter), "query_optional" (project_id may be omitted: the route then serves nothing
+"path" (the default: project_id, task_id, dependency_id, session_id and worktree_id path parameters), "query" (a
+required project_id query parameter), "query_optional" (project_id may be omitted: the route then serves nothing
 project-specific), "body" (project_id in the JSON body) or "none" (nothing project-specific at all).
 """
 
@@ -23,7 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.errors import Forbidden
 from app.models import close_codes
-from app.services.owners import session_project, task_project
+from app.services.owners import session_project, task_project, worktree_project
 from app.web.gate import PRINCIPAL_KEY
 from app.web.security import Principal
 
@@ -82,6 +82,8 @@ async def _check_path(own: str | None, params: dict[str, Any]) -> None:
             owners.append(await task_project(params[name]))
     if "session_id" in params:
         owners.append(await session_project(params["session_id"]))
+    if "worktree_id" in params:
+        owners.append(await worktree_project(params["worktree_id"]))
     if any(owner is not None and owner != own for owner in owners):
         raise Forbidden("a session token acts only within its own project")
 

@@ -43,6 +43,7 @@ from app.web.routes import (
     tasks,
     timeline,
     transfer,
+    worktrees,
 )
 from app.web.security import AccessPolicy
 
@@ -93,6 +94,7 @@ class MaestroApp:
             skills,
             events,
             transfer,
+            worktrees,
         )
         handlers = [h for m in modules for h in m.ROUTES]
         v1 = Router(

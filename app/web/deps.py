@@ -10,6 +10,7 @@ from litestar.params import HeaderParameter, PathParameter
 
 from app.ids import id_pattern
 from app.models.common import CLIENT_ACTORS, PROJECT_ID_EXAMPLE, SESSION_ID_EXAMPLE, TASK_ID_EXAMPLE
+from app.models.worktrees import WORKTREE_ID_EXAMPLE
 from app.web.gate import PRINCIPAL_KEY
 
 CLIENT_HEADER = "x-maestro-client"
@@ -25,6 +26,7 @@ def _id_path(prefix: str, noun: str, example: str) -> Any:
 ProjectIdPath = Annotated[str, _id_path("prj", "project", PROJECT_ID_EXAMPLE)]
 TaskIdPath = Annotated[str, _id_path("tsk", "task", TASK_ID_EXAMPLE)]
 SessionIdPath = Annotated[str, _id_path("ses", "session", SESSION_ID_EXAMPLE)]
+WorktreeIdPath = Annotated[str, _id_path("wtr", "worktree", WORKTREE_ID_EXAMPLE)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(

@@ -22,6 +22,7 @@ from app.models.manifests import (
     ManifestSession,
     ManifestSkill,
     ManifestTask,
+    ManifestWorktree,
     RelatedTask,
     Reporting,
 )
@@ -76,6 +77,7 @@ async def build_manifest(
     home: Path,
     api_url: str,
     instructions: str = "",
+    worktree: ManifestWorktree | None = None,
 ) -> Manifest:
     """The manifest of a new session; InvalidInput for an unknown role, task or skill, NotFound for the project."""
     if role not in ROLES:
@@ -92,7 +94,7 @@ async def build_manifest(
             role=role,  # type: ignore[arg-type]
             profile=profile,
             parent_session_id=parent_session_id,
-            working_dir=project.working_dir,
+            working_dir=worktree.path if worktree is not None else project.working_dir,
         ),
         project=ManifestProject(
             id=project.id, name=project.name, description=project.description, working_dir=project.working_dir
@@ -103,6 +105,7 @@ async def build_manifest(
         reporting=reporting_for(session_id, api_url),
         environment=list(AGENT_ENV_VARS),
         instructions=instructions.strip(),
+        worktree=worktree,
     )
 
 

@@ -50,6 +50,13 @@ def _system(m: Manifest) -> str:
         f"profile `{s.profile}`.",
         f"Project: {m.project.name} (`{m.project.id}`); working directory `{s.working_dir}`.",
     ]
+    if m.worktree is not None:
+        w = m.worktree
+        lines.append(
+            f"You work in your own git worktree on branch `{w.branch}` (made from `{w.base_ref}`): other agents "
+            "cannot see or touch your files until a person reviews and merges them. Commit your work on this "
+            "branch; do not switch branches or push."
+        )
     if s.parent_session_id:
         lines.append(f"You were spawned by session `{s.parent_session_id}`.")
     lines.append(

@@ -72,6 +72,7 @@ async def create_session_record(
     role: str = "worker",
     session_id: str | None = None,
     host: str = "",
+    worktree_id: str | None = None,
 ) -> Session:
     """Record a new session, linked (status working) to tasks of its own project; emits session.created, task.linked.
 
@@ -110,6 +111,8 @@ async def create_session_record(
             "created_at": now,
             "updated_at": now,
             "host": host,
+            "isolation": "worktree" if worktree_id else "in_place",
+            "worktree": worktree_id,
         }
         await SessionRow.insert(SessionRow(**row))
         links = [
@@ -274,6 +277,8 @@ def _to_model(row: dict[str, Any], links: list[TaskLink]) -> Session:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         tasks=links,
+        isolation=row.get("isolation") or "in_place",
+        worktree_id=row.get("worktree"),
     )
 
 

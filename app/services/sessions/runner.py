@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import msgspec
 
@@ -23,18 +22,19 @@ from app.errors import Conflict, InvalidInput, LimitReached, NotFound
 from app.home import write_private
 from app.ids import is_id, new_id
 from app.models.common import CLIENT_ACTORS, ENDED_STATUSES
-from app.models.manifests import MANIFEST_FILE
-from app.models.profiles import Profile
+from app.models.manifests import MANIFEST_FILE, Manifest
+from app.models.profiles import Launch, Profile
 from app.models.sessions import Session, SessionSpawn
 from app.services.agents import launch as profile_launch
 from app.services.agents import profiles
 from app.services.agents.manifests import build_manifest, write_manifest
 from app.services.agents.prompts import compose_prompt
 from app.services.projects import get_project
-from app.services.sessions import orphans
+from app.services.sessions import isolation, orphans
 from app.services.sessions import records as sessions
 from app.services.sessions import status as session_status
 from app.services.sessions.activity import ActivityMonitor
+from app.services.sessions.folders import read_text_upto, whole_lines
 from app.services.sessions.tokens import SessionGrants
 from app.services.timeline import add_entry
 from app.terminals import MAX_INPUT, Terminal
@@ -126,73 +126,71 @@ class SessionRunner:
         profile = _profile(self.home, request.profile)
         folder = self.folder(session_id)
         name = request.name or profile.name
-        manifest = await build_manifest(
-            session_id=session_id,
-            session_name=name,
-            role=request.role,
-            profile=profile.name,
-            parent_session_id=parent_session_id,
-            project_id=project.id,
-            task_ids=list(dict.fromkeys(request.task_ids)),
-            skill_names=list(dict.fromkeys(request.skills)),
-            home=self.home,
-            api_url=self.api_url,
-            instructions=request.instructions,
-        )
-        prompt = compose_prompt(manifest)
-        token = self.grants.issue(session_id, project.id, request.role)
-        try:
-            env = {
-                **self.base_env,
-                "MAESTRO_SESSION_ID": session_id,
-                "MAESTRO_PROJECT_ID": project.id,
-                "MAESTRO_TASK_IDS": ",".join(t.id for t in manifest.tasks),
-                "MAESTRO_MANIFEST": str(folder / "manifest.json"),
-                "MAESTRO_API_URL": self.api_url,
-                "MAESTRO_TOKEN": token,
-                "MAESTRO_ROLE": request.role,
-            }
-            values = {
-                "shell": self.shell,
-                "prompt": prompt.full,
-                "system_prompt": prompt.system,
-                "task_prompt": prompt.task,
-                "prompt_file": str(folder / "prompt.md"),
-                "manifest": env["MAESTRO_MANIFEST"],
-                "session_id": session_id,
-                "project_id": project.id,
-                "working_dir": project.working_dir,
-            }
-            launch = profile_launch.resolve_launch(profile, values=values, env=env)  # 400 naming a missing program
-            if not _is_directory(project.working_dir):
-                raise InvalidInput(
-                    f"cannot start session: the project's working directory does not exist: {project.working_dir}",
-                    {"cwd": project.working_dir},
-                )
-            record = await sessions.create_session_record(
-                self.writer,
-                session_id=session_id,
-                project_id=project.id,
-                name=name,
-                profile=profile.name,
-                role=request.role,
-                command=launch.template,
-                cwd=project.working_dir,
-                spawn_source=spawn_source_of(actor),
-                parent_session_id=parent_session_id,
-                task_ids=request.task_ids,
-                actor=actor,
-                host=self.host,
+        manifest_args = {
+            "session_id": session_id,
+            "session_name": name,
+            "role": request.role,
+            "profile": profile.name,
+            "parent_session_id": parent_session_id,
+            "project_id": project.id,
+            "task_ids": list(dict.fromkeys(request.task_ids)),
+            "skill_names": list(dict.fromkeys(request.skills)),
+            "home": self.home,
+            "api_url": self.api_url,
+            "instructions": request.instructions,
+        }
+        manifest = await build_manifest(**manifest_args)  # unknown tasks and skills refused here
+        mode = await isolation.plan(project, request)  # a non-git project refused here
+        if not _is_directory(project.working_dir):
+            raise InvalidInput(
+                f"cannot start session: the project's working directory does not exist: {project.working_dir}",
+                {"cwd": project.working_dir},
             )
+        self._launch(profile, session_id, project.id, folder, manifest, request.role, project.working_dir, {})
+        placement = await isolation.place(self.writer, self.home, project, request, mode, actor)
+        try:
+            if placement.worktree is not None:
+                manifest = await build_manifest(**manifest_args, worktree=placement.manifest_part())
+            token = self.grants.issue(session_id, project.id, request.role)
+            try:
+                launch = self._launch(
+                    profile,
+                    session_id,
+                    project.id,
+                    folder,
+                    manifest,
+                    request.role,
+                    placement.cwd,
+                    {**placement.env(), **placement.setup_env(), "MAESTRO_TOKEN": token},
+                )
+                record = await sessions.create_session_record(
+                    self.writer,
+                    session_id=session_id,
+                    project_id=project.id,
+                    name=name,
+                    profile=profile.name,
+                    role=request.role,
+                    command=launch.template,
+                    cwd=placement.cwd,
+                    spawn_source=spawn_source_of(actor),
+                    parent_session_id=parent_session_id,
+                    task_ids=request.task_ids,
+                    actor=actor,
+                    host=self.host,
+                    worktree_id=placement.worktree.id if placement.worktree else None,
+                )
+            except BaseException:
+                self.grants.revoke(session_id)
+                raise
         except BaseException:
-            self.grants.revoke(session_id)
+            await isolation.undo(self.writer, placement, actor)
             raise
         try:
             write_manifest(manifest, folder)
-            write_private(folder / "prompt.md", prompt.full)  # prompts may quote private task text
+            write_private(folder / "prompt.md", compose_prompt(manifest).full)  # prompts may quote private task text
             terminal = Terminal.spawn(
-                launch.argv,
-                cwd=project.working_dir,
+                placement.argv(launch.argv),
+                cwd=placement.cwd,
                 env=launch.env,
                 cols=request.cols,
                 rows=request.rows,
@@ -204,7 +202,7 @@ class SessionRunner:
             await session_status.set_status(self.writer, session_id, "failed", actor)
             raise InvalidInput(
                 f"cannot start session: {getattr(exc, 'strerror', None) or exc}",
-                {"program": launch.argv[0], "cwd": project.working_dir},
+                {"program": launch.argv[0], "cwd": placement.cwd},
             ) from exc
         self._terminals[session_id] = terminal
         self._monitor.watch(session_id, terminal)  # before any await: output from now on counts as activity
@@ -229,6 +227,42 @@ class SessionRunner:
             await self.settled(session_id)
             return await sessions.get_session(session_id)
         return session
+
+    def _launch(
+        self,
+        profile: Profile,
+        session_id: str,
+        project_id: str,
+        folder: Path,
+        manifest: Manifest,
+        role: str,
+        cwd: str,
+        extra_env: dict[str, str],
+    ) -> Launch:
+        """The program, argv and environment a profile starts with here (400 naming a missing program)."""
+        prompt = compose_prompt(manifest)
+        env = {
+            **self.base_env,
+            "MAESTRO_SESSION_ID": session_id,
+            "MAESTRO_PROJECT_ID": project_id,
+            "MAESTRO_TASK_IDS": ",".join(t.id for t in manifest.tasks),
+            "MAESTRO_MANIFEST": str(folder / "manifest.json"),
+            "MAESTRO_API_URL": self.api_url,
+            "MAESTRO_ROLE": role,
+            **extra_env,
+        }
+        values = {
+            "shell": self.shell,
+            "prompt": prompt.full,
+            "system_prompt": prompt.system,
+            "task_prompt": prompt.task,
+            "prompt_file": str(folder / "prompt.md"),
+            "manifest": env["MAESTRO_MANIFEST"],
+            "session_id": session_id,
+            "project_id": project_id,
+            "working_dir": cwd,
+        }
+        return profile_launch.resolve_launch(profile, values=values, env=env)
 
     async def stop(self, session_id: str, actor: str) -> Session:
         """HUP, TERM, then KILL the session's process group; the session ends as stopped."""
@@ -274,7 +308,7 @@ class SessionRunner:
     async def manifest_text(self, session_id: str, limit: int) -> tuple[Path, str | None]:
         """The manifest file the session started with, as text (at most `limit` characters; None when missing)."""
         path = self.folder(session_id) / MANIFEST_FILE
-        return path, await asyncio.to_thread(_read_text, path, limit)
+        return path, await asyncio.to_thread(read_text_upto, path, limit)
 
     async def recording(self, session_id: str) -> Iterator[bytes]:
         """A session's asciicast v2 recording as it is now, in whole lines (it may still be growing)."""
@@ -287,7 +321,7 @@ class SessionRunner:
             handle = path.open("rb")  # noqa: ASYNC230 (opening is one syscall; reading happens in the iterator)
         except FileNotFoundError:
             raise NotFound(f"session {session_id} has no recording") from None
-        return _whole_lines(handle)
+        return whole_lines(handle)
 
     async def _too_many_processes(self, session_id: str, count: int) -> None:
         """The activity monitor counted more processes in a session than allowed: kill it at once (a fork bomb
@@ -350,31 +384,6 @@ def _profile(home: Path, name: str) -> Profile:
         raise InvalidInput(exc.detail, {"profile": name}) from exc
 
 
-def _whole_lines(handle: BinaryIO, chunk: int = 256 * 1024) -> Iterator[bytes]:
-    """The file up to its size now, cut after the last newline: a growing recording never ends mid-event."""
-    with handle:
-        remaining = os.fstat(handle.fileno()).st_size
-        tail = b""
-        while remaining > 0:
-            data = handle.read(min(chunk, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            data = tail + data
-            cut = data.rfind(b"\n") + 1
-            tail = data[cut:]
-            if cut:
-                yield data[:cut]
-
-
 def _is_directory(path: str) -> bool:
     # One stat of a local path: not worth a thread hop.
     return os.path.isdir(path)
-
-
-def _read_text(path: Path, limit: int) -> str | None:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            return handle.read(limit)
-    except FileNotFoundError:
-        return None
