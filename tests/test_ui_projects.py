@@ -87,3 +87,24 @@ async def test_the_sessions_page_teaches_how_to_start_when_empty(user: User):
     await user.open("/sessions")
     await user.should_see(marker="sessions-empty")
     await user.should_see("No agent has run yet.")
+
+
+async def test_a_new_projects_git_settings_are_checked_beside_their_fields(user: User, tmp_path: Path):
+    await user.open("/")
+    user.find(marker="new-project").click()
+    user.find(marker="project-name").type("Plain folder")
+    user.find(marker="project-working-dir").type(str(tmp_path))
+    isolation = user.find(marker="project-git-isolation").elements.pop()
+    isolation.value = "worktree"
+    user.find(marker="project-git-setup").type("make deps")
+    user.find(marker="project-git-copy-files").type(".env\n\nlocal.toml, .env")
+    user.find(marker="project-save").click()
+    await eventually(lambda: isolation.props.get("error"))
+    assert "is not a git repository; worktree mode needs one" in isolation.props["error-message"]
+    assert await projects.list_projects() == []  # nothing created, nothing lost
+    isolation.value = "in_place"
+    user.find(marker="project-save").click()
+    await user.should_see(marker="project-title", retries=20)
+    [created] = await projects.list_projects()
+    assert (created.git.isolation, created.git.setup_command) == ("in_place", "make deps")
+    assert created.git.copy_files == [".env", "local.toml"]  # split on commas and lines, blanks and repeats gone

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import msgspec
 from nicegui import ui
 from nicegui.testing import User
 
-from app.services import sessions
+from app.models.projects import ProjectUpdate
+from app.services import projects, sessions
 from app.web import MaestroApp
 from tests.ui_support import eventually, make_project, make_task
 
@@ -160,3 +162,17 @@ async def test_the_spawn_body_takes_an_extra_instruction(client: httpx.AsyncClie
     refused = await client.post("/api/v1/sessions", json={**body, "instructions": "a\x00b"})
     assert refused.status_code == 400 and "instructions" in json.dumps(refused.json()["extra"])
     assert len(await sessions.list_sessions()) == 1
+
+
+async def test_s_opens_the_shell_in_place_even_when_the_project_defaults_to_worktrees(
+    user: User, app: MaestroApp, tmp_path: Path
+) -> None:
+    project = await make_project(app, working_dir=str(tmp_path))
+    body = msgspec.convert({"git": {"isolation": "worktree"}}, ProjectUpdate)
+    await projects.update_project(app.runtime.writer, project.id, body, "api")
+    await user.open(f"/projects/{project.id}/board")
+    await user.should_see(marker="board")
+    press(user, "s")  # a quick look around the project's folder needs no branch (nor a git repository)
+    await eventually(lambda: user.back_history[-1].startswith("/sessions/ses_"))
+    (session,) = await sessions.list_sessions()
+    assert (session.isolation, session.cwd, session.worktree_id) == ("in_place", str(tmp_path), None)

@@ -55,7 +55,12 @@ _CONNECTION_JS = """
 </style>
 """
 
-NAV = (("Board", "board", "view_kanban"), ("Tasks", "tasks", "account_tree"), ("Sessions", "sessions", "terminal"))
+NAV = (
+    ("Board", "board", "view_kanban"),
+    ("Tasks", "tasks", "account_tree"),
+    ("Worktrees", "worktrees", "call_split"),
+    ("Sessions", "sessions", "terminal"),
+)
 
 
 SHORTCUTS = (

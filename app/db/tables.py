@@ -104,6 +104,8 @@ class Session(Table, tablename="sessions"):
     # When that pid started (Linux: clock ticks since boot): a pid alone may since name another process.
     pid_start_time = BigInt(null=True, default=None)
     isolation = Varchar(length=20, default="in_place")  # in_place | worktree
+    # SHA-256 (hex) of the session's token while it is live; cleared when the session ends (revocation).
+    token_digest = Varchar(length=64, null=True, default=None, index=True)
     worktree = ForeignKey(Worktree, on_delete=OnDelete.set_null, null=True, default=None, index=True)
 
 

@@ -17,8 +17,10 @@ from typing import Any
 
 from app.db.engine import Database, close_database, open_database
 from app.db.writer import Writer
+from app.models.common import ENDED_STATUSES
 from app.models.events import EventRecord
-from app.services.events.hub import EventHub
+from app.services.events import log as event_log
+from app.services.events.hub import EventHub, Filter, Reset, SlowConsumer
 from app.services.events.retention import prune_forever
 from app.services.sessions.orphans import recover_orphans
 from app.services.sessions.runner import STOP_GRACE_S, SessionRunner, child_environment
@@ -90,6 +92,7 @@ async def open_runtime(
         await hub.start()
         prune = prune_forever(writer, settings.event_retention_days)
         background.append(asyncio.create_task(prune, name="maestro-prune"))
+        background.append(asyncio.create_task(_revoke_on_end(hub, grants), name="maestro-token-revocation"))
         # In the background (it asks git about every active worktree): merges done but not recorded by a crash.
         background.append(asyncio.create_task(_reconcile_worktrees(writer), name="maestro-worktrees"))
         yield Runtime(settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants)
@@ -101,6 +104,23 @@ async def open_runtime(
         await bounded("stopping sessions", runner.stop_all())
         await bounded("writer drain", writer.stop())
         await bounded("database close", close_database(db))
+
+
+async def _revoke_on_end(hub: EventHub, grants: SessionGrants) -> None:
+    """Sessions also end on other instances (or by a PATCH): their cached tokens stop working here at the event."""
+    after = await event_log.last_seq()
+    while True:
+        try:
+            async for item in hub.subscribe(after, Filter(type_prefixes=("session.status_changed",))):
+                if isinstance(item, Reset):
+                    after = item.last_seq
+                elif isinstance(item, EventRecord):
+                    after = item.seq
+                    if item.entity_id and item.data.get("to") in ENDED_STATUSES:
+                        grants.revoke(item.entity_id)
+            return  # the hub stopped
+        except SlowConsumer as exc:
+            after = exc.last_seq
 
 
 async def _reconcile_worktrees(writer: Writer) -> None:

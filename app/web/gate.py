@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models import close_codes
 from app.resources import maestro_command
+from app.services.sessions.tokens import TOKEN_PREFIX
 from app.web.errors import error_body
 from app.web.security import OVER, REACHED, AccessPolicy, Principal
 
@@ -56,6 +57,7 @@ class SecurityGate:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        await self._load_session_token(scope)
         refusal = self._check(scope)
         if refusal is not None:
             status, detail, extra_headers = refusal
@@ -68,6 +70,14 @@ class SecurityGate:
             await self._within_body_limit(scope, receive, _with_security_headers(send))
         else:
             await self.app(scope, receive, send)
+
+    async def _load_session_token(self, scope: Scope) -> None:
+        """A session token this instance has not seen (issued before a restart, or by another instance) is looked
+        up in the database first, so the checks below can stay synchronous."""
+        authorization = _headers(scope).get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip().startswith(TOKEN_PREFIX):
+            await self.policy.grants.load(value.strip())
 
     def _check(self, scope: Scope) -> Refusal | None:
         """Return (status, detail, headers) to refuse the request, or None to let it through."""

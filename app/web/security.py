@@ -40,6 +40,7 @@ class AccessPolicy:
     def __init__(self, settings: Settings, token: str, grants: SessionGrants) -> None:
         self._token = token.encode()
         self._grants = grants
+        self.grants = grants  # the gate loads unseen session tokens into it before checking
         self.port = settings.port
         self.cookie_name = f"maestro_{settings.port}"
         # The cookie never carries the token itself: a value derived from it.

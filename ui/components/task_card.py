@@ -1,4 +1,5 @@
-"""A task card on the board: title, priority, subtask progress, what blocks it, live sessions, the last report."""
+"""A task card on the board: title, priority, subtask progress, what blocks it, live sessions, the last report, and
+the branch of its worktree (merged or not, as recorded: the board never asks git, whatever the number of cards)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from nicegui import ui
 from app.models.sessions import Session
 from app.models.tasks import Task
 from app.models.timeline import TimelineEntry
+from app.models.worktrees import Worktree
+from app.services.worktrees import records
 from ui.context import tid
-from ui.design import PRIORITY_COLOR, PRIORITY_ICON, SESSION_COLOR
+from ui.design import PRIORITY_COLOR, PRIORITY_ICON, SESSION_COLOR, STATUS_COLOR
 
 
 @dataclass
@@ -21,6 +24,7 @@ class BoardData:
     tasks: list[Task]
     sessions: dict[str, Session]  # live sessions of the project by id
     reports: dict[str, TimelineEntry]  # each task's newest agent report
+    worktrees: dict[str, Worktree] = field(default_factory=dict)  # each task's worktree (see task_worktrees)
     titles: dict[str, str] = field(init=False)
     children: Counter = field(init=False)
     done_children: Counter = field(init=False)
@@ -29,6 +33,31 @@ class BoardData:
         self.titles = {t.id: t.title for t in self.tasks}
         self.children = Counter(t.parent_id for t in self.tasks if t.parent_id)
         self.done_children = Counter(t.parent_id for t in self.tasks if t.parent_id and t.status == "completed")
+
+    def worktree_key(self, task_id: str) -> tuple[str, str, bool] | None:
+        """What the card shows of the task's worktree, for telling whether a card must be redrawn."""
+        worktree = self.worktrees.get(task_id)
+        return None if worktree is None else (worktree.id, worktree.branch, is_merged(worktree))
+
+
+async def task_worktrees(project_id: str) -> dict[str, Worktree]:
+    """Each task's worktree from one listing of the project's records (no git, whatever the number of cards): the
+    newest active one, else the newest merged one.
+
+    A discarded worktree that was never merged is not shown: its work was thrown away."""
+    found: dict[str, Worktree] = {}
+    for worktree in await records.list_worktrees(project_id=project_id, with_state=False):  # newest first
+        if worktree.task_id is None or (worktree.status == "discarded" and not is_merged(worktree)):
+            continue
+        current = found.get(worktree.task_id)
+        if current is None or (current.status != "active" and worktree.status == "active"):
+            found[worktree.task_id] = worktree
+    return found
+
+
+def is_merged(worktree: Worktree) -> bool:
+    """Merged into its base, as recorded (a merged worktree cleaned up afterwards keeps its merged commit)."""
+    return worktree.status == "merged" or worktree.merged_commit is not None
 
 
 def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card:
@@ -59,6 +88,9 @@ def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card
                 if session is not None:
                     chip = ui.badge(f"{session.name}: {session.status.replace('_', ' ')}")
                     tid(chip.props(f"color={SESSION_COLOR[session.status]}"), "session-chip")
+        worktree = data.worktrees.get(task.id)
+        if worktree is not None:
+            _branch(worktree)
         report = data.reports.get(task.id)
         if report is not None:
             tid(
@@ -68,3 +100,17 @@ def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card
                 "last-report",
             )
     return card
+
+
+def _branch(worktree: Worktree) -> None:
+    """The worktree's branch, short and monospace, with a badge once merged; a click opens its review."""
+    with ui.row().classes("w-full items-center gap-1 no-wrap min-w-0"):
+        ui.icon("call_split", size="xs").classes("text-grey-7 shrink-0")
+        short = worktree.branch.removeprefix("maestro/")
+        label = ui.label(short).classes("text-xs font-mono text-grey-8 truncate min-w-0 hover:underline")
+        label.tooltip(f"{worktree.branch} (from {worktree.base_ref}): open its changes")
+        label.on("click.stop", lambda: ui.navigate.to(f"/worktrees/{worktree.id}"))
+        tid(label, "card-branch")
+        if is_merged(worktree):
+            badge = ui.badge("merged").props(f"color={STATUS_COLOR['completed']}").classes("shrink-0")
+            tid(badge.tooltip(f"Merged into {worktree.base_ref}"), "card-merged")

@@ -19,7 +19,7 @@ from app.services import sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
 from ui.components.run_agent import Launcher
-from ui.components.task_card import BoardData, task_card
+from ui.components.task_card import BoardData, task_card, task_worktrees
 from ui.components.task_form import open_task_form
 from ui.context import UI_ACTOR, tid
 from ui.design import LIVE_SESSION_STATUSES, PRIORITY_COLOR, STATUS_COLOR, STATUS_LABEL
@@ -150,7 +150,8 @@ async def load(project_id: str, filters: dict[str, str]) -> BoardData:
             break
     live = await sessions.list_sessions(project_id=project_id, statuses=LIVE_SESSION_STATUSES, limit=500)
     reports = await timeline.latest_reports([t.id for t in items])
-    return BoardData(tasks=items, sessions={s.id: s for s in live}, reports=reports)
+    worktrees = await task_worktrees(project_id)
+    return BoardData(tasks=items, sessions={s.id: s for s in live}, reports=reports, worktrees=worktrees)
 
 
 def filtered(data: BoardData, filters: dict[str, str]) -> list[Task]:
@@ -231,6 +232,7 @@ class Columns:
                     data.children.get(t.id, 0),
                     data.done_children.get(t.id, 0),
                     tuple(data.titles.get(b, "") for b in t.blocked_by),
+                    data.worktree_key(t.id),
                 )
                 for t in shown
             ),

@@ -73,6 +73,7 @@ async def create_session_record(
     session_id: str | None = None,
     host: str = "",
     worktree_id: str | None = None,
+    token_digest: str | None = None,
 ) -> Session:
     """Record a new session, linked (status working) to tasks of its own project; emits session.created, task.linked.
 
@@ -113,6 +114,7 @@ async def create_session_record(
             "host": host,
             "isolation": "worktree" if worktree_id else "in_place",
             "worktree": worktree_id,
+            "token_digest": token_digest,
         }
         await SessionRow.insert(SessionRow(**row))
         links = [

@@ -35,7 +35,7 @@ from app.services.sessions import records as sessions
 from app.services.sessions import status as session_status
 from app.services.sessions.activity import ActivityMonitor
 from app.services.sessions.folders import read_text_upto, whole_lines
-from app.services.sessions.tokens import SessionGrants
+from app.services.sessions.tokens import SessionGrants, digest_hex
 from app.services.timeline import add_entry
 from app.terminals import MAX_INPUT, Terminal
 from app.terminals.process import kill_session_now, process_start_time
@@ -178,6 +178,7 @@ class SessionRunner:
                     actor=actor,
                     host=self.host,
                     worktree_id=placement.worktree.id if placement.worktree else None,
+                    token_digest=digest_hex(token),
                 )
             except BaseException:
                 self.grants.revoke(session_id)

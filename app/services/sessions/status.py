@@ -39,7 +39,7 @@ async def update_session(writer: Writer, session_id: str, body: SessionUpdate, a
             update["name"] = changes["name"]
         if new_status != old_status:
             update.update(_status_update(current, new_status, now))
-        await SessionRow.update(update).where(SessionRow.id == session_id)
+        await SessionRow.update(_stored(update)).where(SessionRow.id == session_id)
         session = msgspec.structs.replace(current, **update)
         if renamed:
             tx.emit(
@@ -77,7 +77,7 @@ async def change_status_in(tx: Tx, current: Session, status: str) -> Session:
         return current
     now = utcnow()
     update: dict[str, Any] = {"updated_at": now, **_status_update(current, status, now)}
-    await SessionRow.update(update).where(SessionRow.id == current.id)
+    await SessionRow.update(_stored(update)).where(SessionRow.id == current.id)
     session = msgspec.structs.replace(current, **update)
     changed = SessionStatusChanged(session=session, from_=current.status, to=status)
     tx.emit(changed, project_id=session.project_id, entity_id=session.id)
@@ -97,7 +97,7 @@ async def record_exit(writer: Writer, session_id: str, exit_code: int, *, stoppe
         else:
             status = "stopped" if stopped else ("completed" if exit_code == 0 else "failed")
             update.update(_status_update(current, status, now))
-        await SessionRow.update(update).where(SessionRow.id == session_id)
+        await SessionRow.update(_stored(update)).where(SessionRow.id == session_id)
         for column in PROCESS_CLEARED:
             del update[column]
         session = msgspec.structs.replace(current, **update)
@@ -159,4 +159,11 @@ def _status_update(current: Session, new_status: str, now: dt.datetime) -> dict[
     # Moving between terminal statuses corrects how it ended, not when: ended_at is kept.
     if new_status in ENDED_STATUSES and current.ended_at is None:
         update["ended_at"] = now
+    return update
+
+
+def _stored(update: dict[str, Any]) -> dict[str, Any]:
+    """The columns to write: an ending session's token digest is cleared in the same transaction (revocation)."""
+    if update.get("status") in ENDED_STATUSES:
+        return {**update, "token_digest": None}
     return update
