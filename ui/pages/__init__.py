@@ -3,4 +3,4 @@
 
 def register_pages() -> None:
     """Import every page module once."""
-    from ui.pages import board, projects, session, sessions, settings, task, tasks, terminals, worktrees  # noqa: F401
+    from ui.pages import board, projects, review, session, sessions, settings, task, tasks, terminals, worktrees  # noqa: F401
