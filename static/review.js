@@ -1,4 +1,4 @@
-// The browser half of the review screen's diffs (ui/components/diff_view.py): one Vue component per changed file.
+// The browser half of the review screen's diffs (ui/components/diff_block.py): one Vue component per changed file.
 //
 // The diff text arrives as a prop (JSON over NiceGUI's socket, never spliced into HTML by the server) and only
 // diff2html turns it into markup: it escapes every line of the file. diff2html (static/vendor/diff2html, MIT) is

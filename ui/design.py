@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.models.common import PRIORITIES, SESSION_STATUSES, TASK_STATUSES
+from app.models.common import PRIORITIES, SESSION_STATUSES, TASK_STATUSES, values_of
+from app.models.worktrees import WORKTREE_STATES, ChangeKind
 
 STATUS_LABEL = {
     "todo": "To do",
@@ -34,5 +35,43 @@ SESSION_COLOR = {
 }
 LIVE_SESSION_STATUSES = ("spawning", "running", "idle", "needs_input")
 
+# What git says of a worktree now (and "discarded": Maestro removed its checkout), in the board's palette.
+WORKTREE_STATE_COLOR = {
+    "clean": "grey-7",
+    "dirty": "amber-8",
+    "unmerged": "blue-7",
+    "merged": STATUS_COLOR["completed"],
+    "missing": "red-7",
+    "discarded": STATUS_COLOR["cancelled"],
+}
+WORKTREE_STATE_WORDS = {  # the state in a few words (the review screen's badge)
+    "clean": "no changes",
+    "dirty": "uncommitted changes",
+    "unmerged": "committed, not merged",
+    "merged": "merged",
+    "missing": "folder missing",
+    "discarded": "discarded",
+}
+WORKTREE_STATE_HINT = {  # the state in a sentence (the worktrees table's badge)
+    "clean": "Nothing new against its base yet",
+    "dirty": "Uncommitted changes in its checkout",
+    "unmerged": "Commits not merged into its base yet",
+    "merged": "Merged into its base",
+    "missing": "Its checkout is gone (removed by hand?) or the repository cannot be read",
+    "discarded": "Its checkout was removed; the branch was kept unless deleted",
+}
+CHANGE_KIND_ICON: dict[ChangeKind, tuple[str, str]] = {  # icon, colour
+    "added": ("add_box", "green-7"),
+    "modified": ("edit_document", "amber-8"),
+    "deleted": ("indeterminate_check_box", "red-7"),
+    "renamed": ("drive_file_rename_outline", "blue-7"),
+    "copied": ("file_copy", "blue-7"),
+    "type_changed": ("swap_horiz", "purple-6"),
+    "binary": ("insert_drive_file", "grey-7"),
+}
+
 assert set(STATUS_LABEL) == set(TASK_STATUSES) and set(PRIORITY_COLOR) == set(PRIORITIES)
 assert set(SESSION_COLOR) == set(SESSION_STATUSES)
+_SHOWN_STATES = {*WORKTREE_STATES, "discarded"}
+assert set(WORKTREE_STATE_COLOR) == set(WORKTREE_STATE_WORDS) == set(WORKTREE_STATE_HINT) == _SHOWN_STATES
+assert set(CHANGE_KIND_ICON) == set(values_of(ChangeKind))

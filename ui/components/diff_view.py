@@ -1,47 +1,26 @@
-"""The diff viewer of the review screen: the changed files' list with viewed marks, beside their diffs drawn by
-diff2html (a page at a time, or one file in focus mode; unified or side by side).
-
-The diff text is untrusted (anything an agent wrote). It travels to the browser as the prop of a Vue component
-(static/review.js) and only diff2html, which escapes every line, turns it into markup; Python never builds HTML
-from it. Binary files, truncated diffs and changes without lines get a sentence instead of (or above) the diff.
-Viewed marks are kept per browser in app.storage.user against a fingerprint of the diff, so a file the agent
-changed again is no longer marked viewed.
+"""The diff viewer of the review screen: the changed files' list (ui/components/change_list.py) beside their diffs
+(ui/components/diff_block.py), a page at a time or one file in focus mode, unified or side by side, with the moves
+of the j/k/v/f keys.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import app, ui
 
 from app.errors import MaestroError
-from app.models.worktrees import ChangedFile, ChangeKind, ChangeList, FileDiff, Worktree
-from app.resources import static_dir
+from app.models.worktrees import ChangedFile, ChangeList, FileDiff, Worktree
 from app.services.worktrees import actions
 from ui.actions import run
+from ui.components.change_list import FILES_LISTED, FileList, ViewedMarks
+from ui.components.diff_block import DiffBlock, OnLine
 from ui.context import tid
 
 PAGE = 20  # diffs drawn at first and per "load more"
-FILES_LISTED = 500  # rows in the file list; the diffs follow the same list
-VIEWED_KEY = "review-viewed"  # app.storage.user: {worktree id: {path: {"diff": digest, "stat": digest}}}
 LAYOUT_KEY = "review-layout"  # app.storage.user: "line-by-line" | "side-by-side"
-REMEMBERED = 100  # worktrees whose viewed marks a browser keeps (the least recently touched go first)
 LAYOUTS = {"line-by-line": "Unified", "side-by-side": "Side by side"}
-KIND_ICON: dict[ChangeKind, tuple[str, str]] = {  # icon, colour
-    "added": ("add_box", "green-7"),
-    "modified": ("edit_document", "amber-8"),
-    "deleted": ("indeterminate_check_box", "red-7"),
-    "renamed": ("drive_file_rename_outline", "blue-7"),
-    "copied": ("file_copy", "blue-7"),
-    "type_changed": ("swap_horiz", "purple-6"),
-    "binary": ("insert_drive_file", "grey-7"),
-}
-MAX_LINES_LABEL = "5,000"  # app.services.worktrees.changes cuts a file's diff here
-
-OnLine = Callable[[str, int | None, int | None], Awaitable[None] | None]
-OnViewed = Callable[[str, bool], Awaitable[None] | None]
 
 
 class ChangesView:
@@ -58,9 +37,8 @@ class ChangesView:
         self.problem: str | None = None  # why the changes could not be read
         self.diffs: dict[str, FileDiff] = {}
         self.blocks: dict[str, DiffBlock] = {}
-        self.boxes: dict[str, ui.checkbox] = {}
-        self.rows: dict[str, ui.row] = {}
-        self.marks: dict[str, dict[str, str]] = {}
+        self.marks = ViewedMarks(worktree_id)
+        self.file_list = FileList(on_open=self.go_to, on_viewed=self.set_viewed)
         self.shown = 0  # list mode: files[:shown] have their diff drawn
         self.current = 0  # the file j/k/v act on
         self.focus = False
@@ -79,13 +57,7 @@ class ChangesView:
 
     def file_panel(self) -> None:
         """Draw the file list's card where the page wants it."""
-        with ui.card().classes("w-full gap-1 p-3"):
-            with ui.row().classes("w-full items-center gap-2 no-wrap"):
-                ui.label("Files").classes("font-semibold")
-                self.totals = ui.row().classes("items-center gap-1")
-                ui.space()
-                self.counter = tid(ui.label().classes("text-sm text-grey-7 shrink-0"), "review-viewed-count")
-            self.file_list = tid(ui.column().classes("w-full gap-0"), "review-files")
+        self.file_list.panel()
 
     def diff_panel(self) -> None:
         """Draw the diff column where the page wants it: its toolbar, the diffs and the "load more" row."""
@@ -107,7 +79,7 @@ class ChangesView:
         self.merged = worktree.status == "merged" or state == "merged"
         self.changes, self.problem = None, None
         self.diffs.clear()
-        self.marks = self._stored_marks()
+        self.marks.reload()
         if worktree.status == "discarded":
             self.problem = "This worktree was discarded: its checkout is gone, so there is nothing to review."
             return
@@ -134,93 +106,21 @@ class ChangesView:
         page = await run(actions.diff_page(self.id, offset=first, limit=last - first))
         for diff in page or []:
             self.diffs[diff.path] = diff
-        self._lapse_marks(page or [])
+        self.marks.lapse(page or [])
 
     # ------------------------------------------------------------------------------------------------ files
     def draw_files(self) -> None:
         """The file list: kind, path, counts, binary mark and a viewed box per file; the current one highlighted."""
-        self.file_list.clear()
-        self.totals.clear()
-        self.rows.clear()
-        self.boxes.clear()
-        changes = self.changes
-        if changes is not None and changes.total:
-            with self.totals:
-                ui.badge(str(changes.total)).props("color=grey-7 rounded")
-                with ui.row().classes("gap-1 font-mono text-xs"):
-                    ui.label(f"+{changes.added}").classes("text-green-7")
-                    ui.label(f"−{changes.removed}").classes("text-red-7")
-        with self.file_list:
-            if changes is None:
-                ui.label("No files to list.").classes("text-sm text-grey-6")
-            elif not changes.total:
-                ui.label("No file differs from the base.").classes("text-sm text-grey-6")
-            for index, file in enumerate(self.files):
-                self._file_row(index, file)
-            if changes is not None and changes.total > len(self.files):
-                more = changes.total - len(self.files)
-                ui.label(f"…and {more:,} more files (the list stops at {FILES_LISTED}).").classes(
-                    "text-sm text-grey-7 px-2 pt-1"
-                )
+        self.file_list.draw(self.changes, current=self.current, viewed=self.is_viewed)
         self._count()
 
-    def _file_row(self, index: int, file: ChangedFile) -> None:
-        folder, _, name = file.path.rpartition("/")
-        with tid(ui.row(), "review-file").classes("w-full items-center gap-1 no-wrap rounded px-1") as row:
-            row._props["data-path"] = file.path
-            with ui.row().classes("grow min-w-0 items-center gap-2 no-wrap cursor-pointer py-1") as target:
-                target.on("click", lambda i=index: self.go_to(i))
-                tid(target, "review-file-open")
-                kind_icon(file.kind)
-                with ui.column().classes("grow min-w-0 gap-0"):
-                    tid(ui.label(name).classes("font-mono text-sm truncate"), "review-file-name")
-                    if folder:
-                        ui.label(folder + "/").classes("font-mono text-xs text-grey-7 truncate")
-                counts(file)
-            box = ui.checkbox(value=self.is_viewed(file)).props("dense size=sm")
-            box.on_value_change(lambda e, p=file.path: self.set_viewed(p, bool(e.value)))
-            tid(box.tooltip("Viewed"), "review-viewed")
-        row._props["title"] = file.path  # the whole path on hover (long paths are cut in the row)
-        if index == self.current:
-            row.classes("m-selected")
-        self.rows[file.path] = row
-        self.boxes[file.path] = box
-
     def _count(self) -> None:
-        total = len(self.files)
-        viewed = sum(1 for f in self.files if self.is_viewed(f))
-        self.counter.set_text(f"{viewed}/{total} viewed" if total else "")
+        self.file_list.show_count(sum(1 for f in self.files if self.is_viewed(f)), len(self.files))
 
     # ------------------------------------------------------------------------------------------------ viewed marks
-    def _stored_marks(self) -> dict[str, dict[str, str]]:
-        stored = app.storage.user.get(VIEWED_KEY, {}).get(self.id, {})
-        return {path: dict(mark) for path, mark in stored.items() if isinstance(mark, dict)}
-
-    def _save_marks(self) -> None:
-        store = {k: v for k, v in app.storage.user.get(VIEWED_KEY, {}).items() if k != self.id}
-        if self.marks:
-            store[self.id] = self.marks  # last: the most recently touched
-        while len(store) > REMEMBERED:
-            store.pop(next(iter(store)))
-        app.storage.user[VIEWED_KEY] = store
-
     def is_viewed(self, file: ChangedFile) -> bool:
         """Marked viewed, and the diff is still the one that was seen (a loaded diff is compared exactly)."""
-        mark = self.marks.get(file.path)
-        if not mark:
-            return False
-        diff = self.diffs.get(file.path)
-        if diff is not None:
-            return mark.get("diff") == diff_digest(diff)
-        return mark.get("stat") == stat_digest(file)
-
-    def _lapse_marks(self, loaded: list[FileDiff]) -> None:
-        """A file whose diff changed since it was marked is not viewed any more."""
-        lapsed = [d.path for d in loaded if d.path in self.marks and self.marks[d.path].get("diff") != diff_digest(d)]
-        for path in lapsed:
-            del self.marks[path]
-        if lapsed:
-            self._save_marks()
+        return self.marks.is_viewed(file, self.diffs.get(file.path))
 
     async def set_viewed(self, path: str, viewed: bool) -> None:
         """Mark or unmark a file (remembered for this browser, against a fingerprint of its diff)."""
@@ -232,14 +132,12 @@ class ChangesView:
                 diff = self.diffs.get(path) or await run(actions.file_diff(self.id, path))
                 if diff is not None:
                     self.diffs[path] = diff
-                    self.marks[path] = {"diff": diff_digest(diff), "stat": stat_digest(file)}
+                    self.marks.mark(file, diff)
             else:
-                self.marks.pop(path, None)
-            self._save_marks()
+                self.marks.unmark(path)
+            self.marks.save()
         now = self.is_viewed(file)
-        box = self.boxes.get(path)
-        if box is not None and box.value != now:
-            box.value = now
+        self.file_list.show_viewed(path, now)
         block = self.blocks.get(path)
         if block is not None:
             block.set_viewed(now)
@@ -367,10 +265,7 @@ class ChangesView:
             return
         index = max(0, min(index, len(self.files) - 1))
         previous, self.current = self.current, index
-        if previous < len(self.files) and (row := self.rows.get(self.files[previous].path)) is not None:
-            row.classes(remove="m-selected")
-        if (row := self.rows.get(self.files[index].path)) is not None:
-            row.classes("m-selected")
+        self.file_list.move(self.files[previous].path if previous < len(self.files) else None, self.files[index].path)
         if self.focus:
             await self.draw_diffs()
         else:
@@ -382,7 +277,7 @@ class ChangesView:
         if not self.files:
             return
         path = self.files[self.current].path
-        block, row = self.blocks.get(path), self.rows.get(path)
+        block, row = self.blocks.get(path), self.file_list.rows.get(path)
         script = ""
         if block is not None and not self.focus:
             script += f'document.getElementById("c{block.card.id}")?.scrollIntoView({{block: "start"}});'
@@ -392,165 +287,9 @@ class ChangesView:
             self.client.run_javascript(script)
 
 
-class DiffBody(ui.element, component=static_dir() / "review.js"):
-    """diff2html's drawing of one file's unified diff; emits `line` ({new, old}) when a line number is clicked."""
-
-    def __init__(self, diff: str, layout: str) -> None:
-        super().__init__()
-        self._props["diff"] = diff
-        self._props["layout"] = layout
-
-    def set_layout(self, layout: str) -> None:
-        """Draw again as unified or side by side."""
-        if self._props.get("layout") != layout:
-            self._props["layout"] = layout
-            self.update()
-
-
-def diff_digest(diff: FileDiff) -> str:
-    """A fingerprint of what the person saw: a viewed mark holds it and lapses when the diff changes."""
-    text = "\0".join([diff.kind, diff.old_path or "", str(diff.lines), diff.diff])
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
-
-
-def stat_digest(file: ChangedFile) -> str:
-    """A cheaper fingerprint from the file list (for files whose diff is not loaded yet)."""
-    return f"{file.kind}:{file.old_path or ''}:{file.added}:{file.removed}"
-
-
-def counts(file: ChangedFile) -> None:
-    """+added −removed in green and red, or a "binary" mark."""
-    if file.binary or file.added is None:
-        tid(ui.badge("binary").props("outline color=grey-7"), "review-binary")
-        return
-    with ui.row().classes("gap-1 no-wrap font-mono text-xs shrink-0"):
-        ui.label(f"+{file.added}").classes("text-green-7")
-        ui.label(f"−{file.removed}").classes("text-red-7")
-
-
-def kind_icon(kind: ChangeKind) -> None:
-    """The change kind as a coloured icon with its name as tooltip."""
-    icon, colour = KIND_ICON[kind]
-    ui.icon(icon, color=colour, size="18px").classes("shrink-0").tooltip(kind.replace("_", " "))
-
-
-class DiffBlock:
-    """One file in the diff column: a header bar and, unless folded, its diff (viewed files start folded)."""
-
-    def __init__(
-        self,
-        file: ChangedFile,
-        diff: FileDiff,
-        *,
-        layout: str,
-        viewed: bool,
-        on_line: OnLine,
-        on_viewed: OnViewed,
-        fold: bool = True,
-    ) -> None:
-        self.file = file
-        self.fold = fold  # viewed files fold away (not in focus mode, where the one file shown stays open)
-        self.diff = diff
-        self.layout = layout
-        self.on_line = on_line
-        self.open = not (viewed and fold)
-        self.body: DiffBody | None = None
-        with tid(ui.card(), "review-diff").classes("w-full p-0 gap-0 overflow-hidden") as self.card:
-            self.card._props["data-path"] = file.path  # set as a value: no props-string parsing of a path
-            with ui.row().classes("w-full items-center gap-2 px-3 py-2 no-wrap m-surface"):
-                self.chevron = ui.button(icon="expand_more", on_click=self.toggle_open)
-                tid(self.chevron.props("flat round dense size=sm"), "review-diff-toggle")
-                kind_icon(file.kind)
-                with ui.column().classes("grow min-w-0 gap-0"):
-                    tid(ui.label(file.path).classes("font-mono text-sm font-medium break-all"), "review-diff-path")
-                    if file.old_path and file.old_path != file.path:
-                        ui.label(f"from {file.old_path}").classes("font-mono text-xs text-grey-7 break-all")
-                counts(file)
-                comment = ui.button(icon="add_comment", on_click=lambda: on_line(file.path, None, None))
-                tid(comment.props("flat round dense size=sm").tooltip("Comment on this file"), "review-comment")
-                self.viewed = ui.checkbox("Viewed", value=viewed)
-                self.viewed.on_value_change(lambda e: on_viewed(file.path, bool(e.value)))
-                tid(self.viewed.props("dense").classes("text-sm shrink-0"), "review-diff-viewed")
-            self.content = ui.column().classes("w-full gap-0")
-        self._draw()
-
-    def _draw(self) -> None:
-        self.chevron.props(f"icon={'expand_more' if self.open else 'chevron_right'}")
-        self.content.clear()
-        self.body = None
-        if not self.open:
-            return
-        with self.content:
-            diff = self.diff
-            if diff.binary or self.file.binary:
-                _note("Binary file: there are no lines to show.", "review-diff-binary")
-                return
-            if diff.truncated:
-                _note(
-                    f"Truncated at {MAX_LINES_LABEL} lines: the whole diff has {diff.lines:,} lines. "
-                    "Open the file in the worktree to read the rest.",
-                    "review-truncated",
-                    warning=True,
-                )
-            if "\n@@ " not in diff.diff and not diff.diff.startswith("@@ "):  # headers only: no lines changed
-                _note(_no_lines(self.file), "review-diff-empty")
-                return
-            self.body = tid(DiffBody(diff.diff, self.layout), "review-diff-body").classes("w-full")
-            self.body.on("line", self._line)
-
-    async def _line(self, event) -> None:
-        args = event.args if isinstance(event.args, dict) else {}
-        new, old = _int(args.get("new")), _int(args.get("old"))
-        if new is None and old is None:
-            return
-        result = self.on_line(self.file.path, new, old)
-        if hasattr(result, "__await__"):
-            await result
-
-    def toggle_open(self) -> None:
-        """Show or hide the diff (per tab: a redraw starts viewed files closed again)."""
-        self.open = not self.open
-        self._draw()
-
-    def set_viewed(self, viewed: bool) -> None:
-        """Reflect a viewed mark made elsewhere (the file list, the `v` key): a viewed file folds away."""
-        if self.viewed.value != viewed:
-            self.viewed.value = viewed
-        if self.fold and self.open == viewed:
-            self.open = not viewed
-            self._draw()
-
-    def set_layout(self, layout: str) -> None:
-        """Unified or side by side."""
-        self.layout = layout
-        if self.body is not None:
-            self.body.set_layout(layout)
-
-
 def _empty(icon: str, text: str, test_id: str, *, detail: str = "") -> None:
     with ui.column().classes("w-full items-center gap-2 py-12 text-center"):
         ui.icon(icon, size="40px").classes("text-grey-5")
         tid(ui.label(text).classes("text-base text-grey-8 max-w-xl"), test_id)
         if detail:
             ui.label(detail).classes("text-sm text-grey-7 max-w-xl")
-
-
-def _note(text: str, test_id: str, *, warning: bool = False) -> None:
-    colour = "text-amber-9" if warning else "text-grey-7"
-    with ui.row().classes("w-full items-center gap-2 px-3 py-2 no-wrap"):
-        ui.icon("warning" if warning else "info", size="18px").classes(colour)
-        tid(ui.label(text).classes(f"text-sm {colour}"), test_id)
-
-
-def _no_lines(file: ChangedFile) -> str:
-    if file.kind in ("renamed", "copied") and file.old_path:
-        return f"{file.kind.capitalize()} from {file.old_path}; the content is unchanged."
-    if file.kind == "added":
-        return "A new empty file."
-    if file.kind == "deleted":
-        return "An empty file, deleted."
-    return "No line changed (its mode or type did)."
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

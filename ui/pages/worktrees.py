@@ -30,30 +30,13 @@ from ui.components.project_form import open_project_form
 from ui.components.run_agent import Launcher
 from ui.components.session_list import clock
 from ui.context import UI_ACTOR, tid
-from ui.design import SESSION_COLOR, STATUS_COLOR
+from ui.design import SESSION_COLOR, WORKTREE_STATE_COLOR, WORKTREE_STATE_HINT
 from ui.frame import frame
 from ui.live import follow
 from ui.pages.projects import project_deleted, project_or_not_found
 from ui.runtime import runtime_of
 
 FILTERS = {"": "All", "active": "Active", "merged": "Merged", "discarded": "Discarded"}
-# What git says of a worktree now (and "discarded": Maestro removed its checkout), in the board's palette.
-STATE_COLOR = {
-    "clean": "grey-7",
-    "dirty": "amber-8",
-    "unmerged": "blue-7",
-    "merged": STATUS_COLOR["completed"],
-    "missing": "red-7",
-    "discarded": "grey-5",
-}
-STATE_HINT = {
-    "clean": "Nothing new against its base yet",
-    "dirty": "Uncommitted changes in its checkout",
-    "unmerged": "Commits not merged into its base yet",
-    "merged": "Merged into its base",
-    "missing": "Its checkout is gone (removed by hand?) or the repository cannot be read",
-    "discarded": "Its checkout was removed; the branch was kept unless deleted",
-}
 COLUMNS = "minmax(0,2.4fr) minmax(0,2fr) minmax(0,1.6fr) 6.5rem 6rem 6.5rem"  # branch task sessions state created …
 EVENTS = ("worktree.", "session.created", "session.status_changed", "task.updated", "task.deleted")
 
@@ -240,10 +223,10 @@ def _row(worktree: Worktree, listing: Listing, now: dt.datetime) -> None:
                 chip.tooltip(session.status.replace("_", " ") if session else "an older session")
                 tid(chip, "worktree-session")
         state = "discarded" if worktree.status == "discarded" else (worktree.state or "missing")
-        hint = STATE_HINT[state]
+        hint = WORKTREE_STATE_HINT[state]
         if state == "discarded" and worktree.merged_commit:
             hint = f"Merged into {worktree.base_ref}, then its checkout was removed"
-        badge = ui.badge(state).props(f"color={STATE_COLOR[state]}").classes("justify-self-start")
+        badge = ui.badge(state).props(f"color={WORKTREE_STATE_COLOR[state]}").classes("justify-self-start")
         tid(badge.tooltip(hint), "worktree-state")
         created = ui.label(clock(worktree.created_at, now)).classes("text-sm text-grey-7")
         created.tooltip(f"{worktree.created_at.astimezone():%Y-%m-%d %H:%M:%S}")
