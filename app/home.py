@@ -12,6 +12,7 @@ from pathlib import Path
 
 TOKEN_FILE = "token"  # noqa: S105 (a file name, not a secret)
 RUNTIME_FILE = "server.json"
+KEEP_SESSIONS_FILE = "keep-sessions"  # written by `maestro stop --keep-sessions` just before its SIGTERM
 TOKEN_BYTES = 32  # 256 bits
 
 
@@ -129,3 +130,19 @@ def write_private(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def ask_to_keep_sessions(home: Path, pid: int) -> None:
+    """Tell the server `pid` that its next shutdown leaves the sessions running (read by `sessions_kept`)."""
+    write_private(home / KEEP_SESSIONS_FILE, str(pid))
+
+
+def sessions_kept(home: Path, pid: int) -> bool:
+    """True (once) when `maestro stop --keep-sessions` asked this server to leave its sessions running."""
+    path = home / KEEP_SESSIONS_FILE
+    try:
+        asked = path.read_text().strip()
+    except OSError:
+        return False
+    path.unlink(missing_ok=True)
+    return asked == str(pid)

@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_idle_s: float = 30.0  # a running session with no output this long becomes idle
     max_sessions: int = 64  # sessions running on this instance at once; one more spawn is a 429
     session_max_processes: int = 512  # processes in one session's tree; beyond it the session is killed
+    # Each session's pty in a holder process of its own, so agents outlive the server (POSIX; off: in process).
+    session_holders: bool = os.name == "posix"
+    holder_grace_s: float | None = None  # a holder whose server never returns stops its program after this
 
     @property
     def database_path(self) -> Path:
@@ -79,6 +82,10 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["max_sessions"] = int(env["MAESTRO_MAX_SESSIONS"])
     if env.get("MAESTRO_SESSION_MAX_PROCESSES"):
         values["session_max_processes"] = int(env["MAESTRO_SESSION_MAX_PROCESSES"])
+    if env.get("MAESTRO_SESSION_HOLDERS"):
+        values["session_holders"] = env["MAESTRO_SESSION_HOLDERS"].strip().lower() not in ("0", "false", "no", "off")
+    if env.get("MAESTRO_HOLDER_GRACE_S"):
+        values["holder_grace_s"] = float(env["MAESTRO_HOLDER_GRACE_S"])
     if env.get("SHELL"):
         values["shell"] = env["SHELL"]
     if env.get("MAESTRO_ALLOWED_HOSTS"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.helpers import LiveServer, live_server
+from tests.helpers import LiveServer, live_server, reap_holders
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,3 +41,10 @@ def browser() -> Iterator[Browser]:
 def server(tmp_path: Path) -> Iterator[LiveServer]:
     with live_server(tmp_path / "home") as s:
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_holder_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sessions outlive a killed server by design; the test run's own must not outlive the test run."""
+    yield
+    reap_holders(tmp_path_factory.getbasetemp())

@@ -304,16 +304,42 @@ def test_a_dropped_connection_or_a_hidden_tab_resumes_without_repeating_output(b
     assert sum(line == "once-10" for line in screen(terminal)) == 1
 
 
-def test_a_server_restart_shows_the_session_as_lost(browser: Browser, tmp_path: Path):
+def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser: Browser, tmp_path: Path):
     home = tmp_path / "home"
-    server = start_server(home, env=maestro_env(home, SHELL="/bin/bash"))
+    env = maestro_env(home, SHELL="/bin/bash")
+    server = start_server(home, env=env)
+    try:
+        session_id = spawn(server, "restart")
+        page = open_page(browser, server, f"/sessions/{session_id}")
+        connected(page)
+        terminal = page.get_by_test_id("terminal")
+        type_into(page, terminal, "echo before-$((1+1)); echo pid-$$\n")
+        wait_line(page, terminal, "before-2")
+        pid_line = next(line for line in screen(terminal) if line.startswith("pid-"))
+        server.stop(signal.SIGKILL)  # a crash: the shell's holder keeps it and its terminal
+        expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
+        server = start_server(home, "--port", str(server.port), env=env)
+        connected(page)
+        type_into(page, terminal, "echo after-$((2+2)); echo pid-$$\n")
+        wait_line(page, terminal, "after-4")
+        lines = screen(terminal)
+        assert lines.count("before-2") == 1 and lines.count(pid_line) == 2  # the same shell; nothing twice
+        expect(page.get_by_test_id("session-status")).not_to_have_text("lost")
+    finally:
+        server.stop()
+
+
+def test_without_holders_a_server_restart_shows_the_session_as_lost(browser: Browser, tmp_path: Path):
+    home = tmp_path / "home"
+    env = maestro_env(home, SHELL="/bin/bash", MAESTRO_SESSION_HOLDERS="0")
+    server = start_server(home, env=env)
     try:
         session_id = spawn(server, "restart")
         page = open_page(browser, server, f"/sessions/{session_id}")
         connected(page)
         server.stop(signal.SIGKILL)  # a crash: the shell loses its terminal with it
         expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
-        server = start_server(home, "--port", str(server.port), env=maestro_env(home, SHELL="/bin/bash"))
+        server = start_server(home, "--port", str(server.port), env=env)
         expect(page.get_by_test_id("session-status")).to_have_text("lost", timeout=2 * WAIT)
         expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "ended", timeout=2 * WAIT)
         expect(page.get_by_test_id("terminal-exit")).to_have_text("the server restarted while it ran", timeout=WAIT)

@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 
 from app.settings import Settings
 from app.web import MaestroApp, create_app
-from tests.helpers import fresh_postgres_database, postgres_url_or_skip
+from tests.helpers import fresh_postgres_database, postgres_url_or_skip, reap_holders
 
 pytest_plugins = ["tests.ui_support"]  # the `user` fixture: NiceGUI's User driver over the real app
 
@@ -66,3 +66,10 @@ async def anon(app: MaestroApp) -> AsyncIterator[httpx.AsyncClient]:
     """No credentials at all."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as c:
         yield c
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_holder_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Sessions outlive a killed server by design; the test run's own must not outlive the test run."""
+    yield
+    reap_holders(tmp_path_factory.getbasetemp())

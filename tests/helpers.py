@@ -163,3 +163,21 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def reap_holders(under: Path) -> int:
+    """SIGTERM every session holder process whose files live under `under` (a test run's temporary folders):
+    tests that kill a server with -9 and never start it again leave their sessions running, by design."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"app.terminals.holder" in argv and any(a.startswith(str(under).encode()) for a in argv):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGTERM)  # it stops its program (HUP, TERM, KILL) and exits
+                count += 1
+    return count

@@ -1,6 +1,7 @@
-"""Sessions a killed server left behind, on a real server: a program that ignores SIGHUP and SIGTERM is stopped at
-restart and its record says why; a record whose pid now names another process (pid reuse) never signals it; stop
-on a stale record ends it instead of answering 409."""
+"""Sessions a killed server left behind without a holder to take them back, on a real server: a program that
+ignores SIGHUP and SIGTERM is stopped at restart and its record says why; a record whose pid now names another
+process (pid reuse) never signals it; stop on a stale record ends it instead of answering 409. (Sessions whose
+holders survived are reattached: tests/test_session_terminals.py and tests/test_holder_restarts.py.)"""
 
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def unrelated_process() -> Iterator[subprocess.Popen]:
         proc.wait()
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of a process (Linux /proc; the field after the state)."""
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[1])
+
+
 def db_row(home: Path, session_id: str) -> dict:
     with contextlib.closing(sqlite3.connect(home / "maestro.db")) as db:
         db.row_factory = sqlite3.Row
@@ -112,9 +118,12 @@ def test_an_orphan_that_ignores_hangup_is_stopped_at_restart_and_the_reason_is_v
             pids.append(pid)
             recorded = db_row(home, session["id"])
             assert recorded["pid_start_time"] == process_start_time(pid)  # identity: pid and start time
+            holder = parent_of(pid)  # the process that owns the session's pty
         finally:
             server.proc.send_signal(signal.SIGKILL)
             server.proc.wait(timeout=10)
+        os.kill(holder, signal.SIGKILL)  # the holder dies too: nothing can take the session back
+        wait_for(lambda: process_start_time(holder) is None)
         assert group_alive(pid)  # the premise: the crash left it running (it ignores the hang-up)
 
         with live_server(home, env=env) as again, again.client() as api:
@@ -122,7 +131,8 @@ def test_an_orphan_that_ignores_hangup_is_stopped_at_restart_and_the_reason_is_v
             messages = timeline_messages(api, session["id"])
             assert api.post(f"/api/v1/sessions/{session['id']}/stop").status_code == 409  # ended: nothing to stop
         assert record["status"] == "lost" and record["ended_at"], record
-        assert messages == [f"server restarted while it ran; its process (pid {pid}) was stopped"]
+        assert len(messages) == 1 and messages[0].startswith("server restarted while it ran; its holder"), messages
+        assert messages[0].endswith(f"; its process (pid {pid}) was stopped")
         assert not group_alive(pid)  # the whole process group is gone, the shell's sleep included
 
 
@@ -145,7 +155,10 @@ def test_a_reused_pid_is_judged_dead_at_restart_and_never_signalled(tmp_path: Pa
             messages = timeline_messages(api, session_id)
         assert stranger.poll() is None and process_start_time(stranger.pid) == start  # never signalled
         assert record["status"] == "lost"
-        assert messages == [f"server restarted while it ran; its process (pid {stranger.pid}) had already ended"]
+        assert messages == [
+            "server restarted while it ran; its holder process is gone; "
+            f"its process (pid {stranger.pid}) had already ended"
+        ]
 
 
 def test_stop_on_a_stale_record_ends_it_and_stops_only_its_own_process(tmp_path: Path):

@@ -163,9 +163,42 @@ def test_missing_program_is_a_clear_400(tmp_path: Path):
         assert api.get("/api/v1/sessions").json() == []  # refused before anything was created
 
 
-def test_sessions_of_a_killed_server_are_lost_after_restart(tmp_path: Path):
+def test_sessions_of_a_killed_server_run_on_and_reattach_after_restart(tmp_path: Path):
     home = tmp_path / "home"
     env = maestro_env(home, SHELL="/bin/sh")
+    server = start_server(home, env=env)
+    session = spawn(server, tmp_path)
+
+    async def shell_pid() -> int:
+        async with attach(server, session["id"]) as ws:
+            await ws.send(b"echo $$; echo __BEF''ORE__\n")
+            text = await Term(ws).until(b"__BEFORE__")
+        return first_number_line(text)
+
+    pid = asyncio.run(shell_pid())
+    server.proc.send_signal(signal.SIGKILL)  # its holder keeps the shell and its pty
+    server.proc.wait(timeout=10)
+    with live_server(home, env=env) as again, again.client() as api:
+        record = api.get(f"/api/v1/sessions/{session['id']}").json()
+        assert record["status"] in ("running", "idle") and pid_alive(pid)
+
+        async def still_there() -> str:
+            async with attach(again, session["id"]) as ws:
+                await ws.send(b"echo __AF''TER__ $$\n")
+                return await Term(ws).until(b"__AFTER__ " + str(pid).encode())
+
+        seen = asyncio.run(still_there())
+        assert "__BEFORE__" in seen  # the scrollback from before the crash, then the same shell answering
+    # That server stopped normally: its sessions were stopped with it.
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+
+
+def test_without_holders_the_sessions_of_a_killed_server_are_lost_after_restart(tmp_path: Path):
+    home = tmp_path / "home"
+    env = maestro_env(home, SHELL="/bin/sh", MAESTRO_SESSION_HOLDERS="0")
     server = start_server(home, env=env)
     session = spawn(server, tmp_path)
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from app.cli.client import ApiClient, ApiError, NoServer, locate
 from app.cli.errors import Refused
 from app.desktop import open_ui
-from app.home import live_runtime, pid_alive, read_runtime
+from app.home import ask_to_keep_sessions, live_runtime, pid_alive, read_runtime
 from app.settings import DEFAULT_PORT, UnsafeBindError, default_home, settings_from_env
 
 console = Console(highlight=False)
@@ -89,9 +89,12 @@ def status(as_json: bool) -> None:
 
 @click.command()
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds to wait for a graceful exit.")
+@click.option(
+    "--keep-sessions", is_flag=True, help="Leave the sessions running; the next `maestro serve` reattaches them."
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"stopped", "pid"} as JSON.')
-def stop(timeout: float, as_json: bool) -> None:
-    """Stop the running server gracefully (SIGTERM; its sessions are stopped too)."""
+def stop(timeout: float, keep_sessions: bool, as_json: bool) -> None:
+    """Stop the running server gracefully (SIGTERM; its sessions are stopped too, unless --keep-sessions)."""
     home = default_home(os.environ)
     info = live_runtime(home)
     if info is None:
@@ -100,6 +103,8 @@ def stop(timeout: float, as_json: bool) -> None:
         else:
             console.print("Maestro is not running.")
         return
+    if keep_sessions:
+        ask_to_keep_sessions(home, info.pid)
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     with console.status(f"Stopping Maestro (pid {info.pid})…") if not as_json else contextlib.nullcontext():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -17,11 +18,13 @@ from typing import Any
 
 from app.db.engine import Database, close_database, open_database
 from app.db.writer import Writer
+from app.home import sessions_kept
 from app.models.common import ENDED_STATUSES
 from app.models.events import EventRecord
 from app.services.events import log as event_log
 from app.services.events.hub import EventHub, Filter, Reset, SlowConsumer
 from app.services.events.retention import prune_forever
+from app.services.sessions.hosting import Hosting
 from app.services.sessions.orphans import recover_orphans
 from app.services.sessions.runner import STOP_GRACE_S, SessionRunner, child_environment
 from app.services.sessions.tokens import SessionGrants
@@ -82,11 +85,17 @@ async def open_runtime(
         idle_after_s=settings.session_idle_s,
         max_sessions=settings.max_sessions,
         max_processes=settings.session_max_processes,
+        hosting=Hosting(
+            holders=settings.session_holders,
+            socket_dir=settings.home / "holders",
+            orphan_grace_s=settings.holder_grace_s,
+        ),
     )
     background: list[asyncio.Task[None]] = []
     try:
         # Before anything can spawn: every live record of this instance is left over from an earlier run.
-        lost = await recover_orphans(writer, runner.host, grace=STOP_GRACE_S)
+        # Sessions whose holders still run are taken over; the others are marked lost.
+        lost = await recover_orphans(writer, runner.host, grace=STOP_GRACE_S, take_over=runner.take_over)
         if lost:
             log.info("%d session(s) left live by an earlier run marked lost (see their timelines)", lost)
         await hub.start()
@@ -101,7 +110,10 @@ async def open_runtime(
         for task in background:
             task.cancel()
         await bounded("event hub shutdown", _stop_hub(hub, background))
-        await bounded("stopping sessions", runner.stop_all())
+        if sessions_kept(settings.home, os.getpid()):  # `maestro stop --keep-sessions`
+            await bounded("leaving sessions running", runner.detach_all())
+        else:
+            await bounded("stopping sessions", runner.stop_all())
         await bounded("writer drain", writer.stop())
         await bounded("database close", close_database(db))
 

@@ -62,9 +62,11 @@ class ActivityMonitor:
         self._seen: dict[str, _Seen] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def watch(self, session_id: str, terminal: Terminal) -> None:
-        """Start watching a session's terminal (the monitor task starts with the first one)."""
-        self._seen[session_id] = _Seen(terminal, output_seen=terminal.last_output_at)
+    def watch(self, session_id: str, terminal: Terminal, *, since: float | None = None) -> None:
+        """Start watching a session's terminal (the monitor task starts with the first one); output after `since`
+        (monotonic; default: now) counts as new activity — a holder may have printed while it was starting."""
+        seen = terminal.last_output_at if since is None else min(since, terminal.last_output_at)
+        self._seen[session_id] = _Seen(terminal, output_seen=seen)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="session-activity")
 

@@ -14,6 +14,7 @@ reused the pid and called setsid looks the same), so they are left alone rather 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.db.tables import Session as SessionRow
@@ -26,6 +27,7 @@ from app.services.sessions.status import PROCESS_CLEARED, change_status_in
 from app.services.timeline import insert_entry
 from app.terminals.process import same_process, stop_session_group
 
+TakeOver = Callable[["ProcessRecord"], Awaitable[str | None]]
 LIVE_STATUSES = tuple(s for s in SESSION_STATUSES if s not in ENDED_STATUSES)
 RESTARTED = "server restarted while it ran"
 
@@ -50,16 +52,28 @@ async def process_record(session_id: str) -> ProcessRecord | None:
     return None if row is None else ProcessRecord(session_id, row["host"], row["pid"], row["pid_start_time"])
 
 
-async def recover_orphans(writer: Writer, host: str, *, grace: float) -> int:
-    """At startup, before this instance runs anything: end every record of `host` still marked live as `lost`,
-    stopping its process group first if it is still that record's process. The number of records ended."""
+async def recover_orphans(writer: Writer, host: str, *, grace: float, take_over: TakeOver | None = None) -> int:
+    """At startup, before this instance runs anything: every record of `host` still marked live is taken over
+    (`take_over` reattaches it to its holder and answers None) or ended as `lost`, its process group stopped
+    first if it is still that record's process. The number of records ended."""
     rows = await SessionRow.select(SessionRow.id, SessionRow.host, SessionRow.pid, SessionRow.pid_start_time).where(
         SessionRow.status.is_in(list(LIVE_STATUSES)) & (SessionRow.host == host)
     )
     records = [ProcessRecord(r["id"], r["host"], r["pid"], r["pid_start_time"]) for r in rows]
+
+    async def recover(record: ProcessRecord) -> bool:
+        why = RESTARTED
+        if take_over is not None:
+            refusal = await take_over(record)
+            if refusal is None:
+                return False
+            why = f"{RESTARTED}; {refusal}"
+        await end_stale(writer, record, why=why, actor="maestro", grace=grace)
+        return True
+
     # Concurrently: each stop may take the whole grace period, and startup waits for all of them.
-    await asyncio.gather(*(end_stale(writer, r, why=RESTARTED, actor="maestro", grace=grace) for r in records))
-    return len(records)
+    ended = await asyncio.gather(*(recover(r) for r in records))
+    return sum(ended)
 
 
 async def end_stale(
@@ -84,13 +98,18 @@ async def end_stale(
     else:
         outcome = f"its process (pid {pid}) had already ended"
     status = stopped_as if stopped else "lost"
-    message = f"{why}; {outcome}"
+    return await end_with_reason(writer, record.session_id, status, f"{why}; {outcome}", actor)
+
+
+async def end_with_reason(writer: Writer, session_id: str, status: str, message: str, actor: str) -> Session:
+    """End a live session as `status` (its process fields cleared) and say why on its timeline; a session that
+    ended meanwhile (an agent's report, say) keeps that truth."""
 
     async def op(tx: Tx) -> Session:
-        current = await get_session(record.session_id)
+        current = await get_session(session_id)
         if current.status in ENDED_STATUSES:
-            return current  # ended meanwhile (an agent's report, say): that stays the truth
-        await SessionRow.update(dict(PROCESS_CLEARED)).where(SessionRow.id == record.session_id)
+            return current
+        await SessionRow.update(dict(PROCESS_CLEARED)).where(SessionRow.id == session_id)
         session = await change_status_in(tx, current, status)
         kind = "error" if status == "lost" else "note"
         await insert_entry(

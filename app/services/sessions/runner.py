@@ -1,8 +1,8 @@
-"""The session runner: spawns an agent (a profile's program in a pty, with its manifest), stops it, finds it again.
+"""The session runner: spawns an agent (a profile's program in a pty, with its manifest, in place or in a worktree).
 
-One `SessionRunner` per server instance holds the live `Terminal`s by session id. The database keeps the record
-(status, exit code, which instance and pid host it); the runner keeps the process, its session token and the
-activity monitor (`app.services.sessions.activity`) that moves sessions between running, idle and needs_input.
+One `SessionRunner` per server instance. What it spawns it keeps as a live session (`app.services.sessions.live`:
+terminals by session id, stop, exits, reattaching after a restart); the database keeps the record (status, exit
+code, which instance and pid host it).
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from app.db.writer import Writer
-from app.errors import Conflict, InvalidInput, LimitReached, NotFound
+from app.errors import InvalidInput, LimitReached, NotFound
 from app.home import write_private
 from app.ids import is_id, new_id
-from app.models.common import CLIENT_ACTORS, ENDED_STATUSES
+from app.models.common import CLIENT_ACTORS
 from app.models.manifests import MANIFEST_FILE, Manifest
 from app.models.profiles import Launch, Profile
 from app.models.sessions import Session, SessionSpawn
@@ -30,19 +30,17 @@ from app.services.agents import profiles
 from app.services.agents.manifests import build_manifest, write_manifest
 from app.services.agents.prompts import compose_prompt
 from app.services.projects import get_project
-from app.services.sessions import isolation, orphans
+from app.services.sessions import isolation
 from app.services.sessions import records as sessions
 from app.services.sessions import status as session_status
-from app.services.sessions.activity import ActivityMonitor
 from app.services.sessions.folders import read_text_upto, whole_lines
-from app.services.sessions.tokens import SessionGrants, digest_hex
-from app.services.timeline import add_entry
-from app.terminals import MAX_INPUT, Terminal
-from app.terminals.process import kill_session_now, process_start_time
+from app.services.sessions.live import STOP_GRACE_S, LiveSessions
+from app.services.sessions.tokens import digest_hex
+from app.terminals.process import process_start_time
 
 log = logging.getLogger("maestro.sessions")
 
-STOP_GRACE_S = 3.0
+__all__ = ["STOP_GRACE_S", "SessionRunner", "child_environment", "spawn_source_of"]
 
 
 def spawn_source_of(actor: str) -> str:
@@ -50,48 +48,15 @@ def spawn_source_of(actor: str) -> str:
     return actor if actor in CLIENT_ACTORS else "session"
 
 
-@dataclass
-class SessionRunner:
-    """Spawns and stops the agents this instance runs, and holds their terminals by session id."""
+@dataclass(kw_only=True)
+class SessionRunner(LiveSessions):
+    """Spawns the agents this instance runs (and, through LiveSessions, holds, stops and reattaches them)."""
 
-    writer: Writer
     home: Path
-    host: str  # identifies this instance in session records
     base_env: dict[str, str]  # the environment children start from (never containing the user's token)
     api_url: str
     shell: str
-    grants: SessionGrants
-    idle_after_s: float = 30.0
     max_sessions: int = 64  # sessions running (or starting) here at once; one more spawn is LimitReached (429)
-    max_processes: int = 512  # processes in one session; beyond it the session is killed (see activity.py)
-    _terminals: dict[str, Terminal] = field(default_factory=dict)
-    _slots: set[str] = field(default_factory=set)  # sessions starting or running here: what max_sessions counts
-    _started: dict[str, asyncio.Future[None]] = field(default_factory=dict)  # resolved once "running" is written
-    _stopping: set[str] = field(default_factory=set)
-    _pending: dict[str, asyncio.Future[None]] = field(default_factory=dict)
-    _monitor: ActivityMonitor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._monitor = ActivityMonitor(self.writer, self.idle_after_s, self.max_processes, self._too_many_processes)
-
-    def get(self, session_id: str) -> Terminal:
-        """The running terminal of a session, or NotFound (an unknown id never creates anything)."""
-        terminal = self._terminals.get(session_id)
-        if terminal is None:
-            raise NotFound(f"session {session_id} has no running terminal here")
-        return terminal
-
-    def type_line(self, session_id: str, text: str) -> None:
-        """Type `text` and Enter into a session's terminal, as a person at its keyboard would (a reply to an agent).
-
-        NotFound when it has no running terminal here; LimitReached, queueing nothing, when the program left 1 MiB
-        of earlier input unread."""
-        terminal = self.get(session_id)
-        if not terminal.write(text.encode() + b"\r", MAX_INPUT):
-            raise LimitReached(
-                f"session {session_id} has not read its earlier input yet; try again when it does",
-                {"limit": MAX_INPUT},
-            )
 
     def with_program_check(self, profile: Profile, working_dir: str | None = None) -> Profile:
         """The profile with `missing_program` set as a spawn here would judge it (this server's PATH and shell)."""
@@ -186,33 +151,37 @@ class SessionRunner:
         except BaseException:
             await isolation.undo(self.writer, placement, actor)
             raise
-        try:
-            write_manifest(manifest, folder)
-            write_private(folder / "prompt.md", compose_prompt(manifest).full)  # prompts may quote private task text
-            terminal = Terminal.spawn(
-                placement.argv(launch.argv),
-                cwd=placement.cwd,
-                env=launch.env,
-                cols=request.cols,
-                rows=request.rows,
-                recording_path=folder / "recording.cast",
-                on_exit=lambda code: self._on_exit(session_id, code),
-            )
-        except OSError as exc:  # ProgramNotFoundError and NotADirectoryError included
-            self.grants.revoke(session_id)
-            await session_status.set_status(self.writer, session_id, "failed", actor)
-            raise InvalidInput(
-                f"cannot start session: {getattr(exc, 'strerror', None) or exc}",
-                {"program": launch.argv[0], "cwd": placement.cwd},
-            ) from exc
-        self._terminals[session_id] = terminal
-        self._monitor.watch(session_id, terminal)  # before any await: output from now on counts as activity
-        if launch.stdin:
-            terminal.write(launch.stdin.encode() + b"\r")  # typed into the terminal, as a user would
-        # The program may exit at once (`true`, an agent failing fast): its exit is recorded only after "running"
-        # (see _record_exit), so the record goes spawning -> running -> completed/failed and never refuses a step.
+        # The program may exit at once (`true`, an agent failing fast), even before its holder has answered: its
+        # exit is recorded only once "running" is (see _record_exit), so the record goes spawning -> running ->
+        # completed/failed and never refuses a step.
         started = self._started[session_id] = asyncio.get_running_loop().create_future()
+        starting_at = time.monotonic()
         try:
+            try:
+                write_manifest(manifest, folder)
+                write_private(folder / "prompt.md", compose_prompt(manifest).full)  # prompts may quote task text
+                terminal = await self.hosting.start(
+                    session_id,
+                    placement.argv(launch.argv),
+                    cwd=placement.cwd,
+                    env=launch.env,
+                    cols=request.cols,
+                    rows=request.rows,
+                    recording_path=folder / "recording.cast",
+                    on_exit=lambda code: self._on_exit(session_id, code),
+                    on_lost=lambda why: self._on_lost(session_id, why),
+                )
+            except OSError as exc:  # ProgramNotFoundError, NotADirectoryError, a holder that did not start
+                self.grants.revoke(session_id)
+                await session_status.set_status(self.writer, session_id, "failed", actor)
+                raise InvalidInput(
+                    f"cannot start session: {getattr(exc, 'strerror', None) or exc}",
+                    {"program": launch.argv[0], "cwd": placement.cwd},
+                ) from exc
+            self._terminals[session_id] = terminal
+            self._monitor.watch(session_id, terminal, since=starting_at)  # all its output counts as activity
+            if launch.stdin:
+                terminal.write(launch.stdin.encode() + b"\r")  # typed into the terminal, as a user would
             session = await session_status.mark_running(
                 self.writer,
                 record.id,
@@ -265,43 +234,6 @@ class SessionRunner:
         }
         return profile_launch.resolve_launch(profile, values=values, env=env)
 
-    async def stop(self, session_id: str, actor: str) -> Session:
-        """HUP, TERM, then KILL the session's process group; the session ends as stopped."""
-        terminal = self._terminals.get(session_id)
-        if terminal is None:
-            return await self._stop_stale(session_id, actor)
-        self._stopping.add(session_id)
-        await terminal.stop(STOP_GRACE_S)
-        await self.settled(session_id)
-        return await sessions.get_session(session_id)
-
-    async def _stop_stale(self, session_id: str, actor: str) -> Session:
-        """Stop a session this instance does not run: 409 if it ended or belongs to another instance; a record of
-        this instance left live by an earlier run is ended (its process stopped if it is still the record's own)."""
-        current = await sessions.get_session(session_id)  # NotFound for an unknown id
-        if current.status in ENDED_STATUSES:
-            raise Conflict(f"session {session_id} has already ended ({current.status})", {"status": current.status})
-        if session_id in self._slots:
-            raise Conflict(f"session {session_id} is still starting; stop it once it runs", {"status": current.status})
-        record = await orphans.process_record(session_id)
-        if record is None or record.host != self.host:
-            raise Conflict(f"session {session_id} is not running on this server instance", {"status": current.status})
-        why = f"stopped by {actor}; this server instance did not run it ({orphans.RESTARTED})"
-        return await orphans.end_stale(
-            self.writer, record, why=why, actor=actor, grace=STOP_GRACE_S, stopped_as="stopped"
-        )
-
-    async def stop_all(self) -> None:
-        """Server shutdown: stop every session and reap every child."""
-        await self._monitor.stop()
-        await asyncio.gather(*(self.stop(sid, "maestro") for sid in list(self._terminals)), return_exceptions=True)
-
-    async def settled(self, session_id: str) -> None:
-        """Wait until a session's exit has been recorded (status, exit code)."""
-        pending = self._pending.get(session_id)
-        if pending is not None:
-            await pending
-
     def folder(self, session_id: str) -> Path:
         """Where a session's manifest, prompt and recording live (MAESTRO_HOME/sessions/<id>)."""
         return self.home / "sessions" / session_id
@@ -316,55 +248,15 @@ class SessionRunner:
         await sessions.get_session(session_id)  # NotFound for an unknown id
         terminal = self._terminals.get(session_id)
         if terminal is not None:
-            terminal.flush_recording()
+            flushed = terminal.flush_recording()
+            if flushed is not None:
+                await flushed  # a holder writes the recording in its own process
         path = self.folder(session_id) / "recording.cast"
         try:
             handle = path.open("rb")  # noqa: ASYNC230 (opening is one syscall; reading happens in the iterator)
         except FileNotFoundError:
             raise NotFound(f"session {session_id} has no recording") from None
         return whole_lines(handle)
-
-    async def _too_many_processes(self, session_id: str, count: int) -> None:
-        """The activity monitor counted more processes in a session than allowed: kill it at once (a fork bomb
-        grows during any grace period), and say why on its timeline."""
-        terminal = self._terminals.get(session_id)
-        if terminal is None or session_id in self._stopping:
-            return
-        self._stopping.add(session_id)
-        message = (
-            f"stopped: its processes ({count}) exceeded the limit of {self.max_processes} per session "
-            "(MAESTRO_SESSION_MAX_PROCESSES); every process in it was killed"
-        )
-        # In a thread: it rescans /proc until the tree stops growing, which takes a while under a fork bomb.
-        await asyncio.to_thread(kill_session_now, terminal.pid)  # the exit watcher reaps; the exit says stopped
-        await add_entry(
-            self.writer,
-            kind="error",
-            message=message,
-            task_id=None,
-            session_id=session_id,
-            on="session",
-            actor="maestro",
-        )
-
-    # ------------------------------------------------------------------------------------------ exit
-    def _on_exit(self, session_id: str, code: int) -> None:
-        self._pending[session_id] = asyncio.ensure_future(self._record_exit(session_id, code))
-
-    async def _record_exit(self, session_id: str, code: int) -> None:
-        started = self._started.get(session_id)
-        if started is not None:
-            await started  # an exit during spawn is recorded after "running", never before
-        self._terminals.pop(session_id, None)
-        self._slots.discard(session_id)
-        self._monitor.forget(session_id)
-        self.grants.revoke(session_id)
-        stopped = session_id in self._stopping
-        self._stopping.discard(session_id)
-        try:
-            await session_status.record_exit(self.writer, session_id, code, stopped=stopped)
-        except Exception:
-            log.exception("recording the exit of session %s failed", session_id)
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:

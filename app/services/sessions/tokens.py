@@ -111,3 +111,16 @@ def _digest(token: str) -> bytes:
 def digest_hex(token: str) -> str:
     """What the database keeps of a token: its SHA-256, hex."""
     return _digest(token).hex()
+
+
+async def adopt_grant(grants: SessionGrants, session_id: str) -> None:
+    """Cache the stored grant of a live session this instance takes over (after a restart)."""
+    row = await (
+        SessionRow.select(SessionRow.project, SessionRow.role, SessionRow.token_digest)
+        .where((SessionRow.id == session_id) & SessionRow.ended_at.is_null())
+        .first()
+    )
+    if row is not None and row["token_digest"]:
+        grants.adopt(
+            SessionGrant(session_id=session_id, project_id=row["project"], role=row["role"]), row["token_digest"]
+        )

@@ -6,9 +6,9 @@ from litestar import post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from app.db.writer import Writer
 from app.models.reports import ReportCreate, ReportResult
 from app.services import sessions
+from app.services.runtime import Runtime
 from app.web.deps import IdempotencyKeyHeader, SessionIdPath
 from app.web.openapi import KEY_REUSED, conflict
 
@@ -24,7 +24,7 @@ from app.web.openapi import KEY_REUSED, conflict
 async def create_report(
     session_id: SessionIdPath,
     data: JSONBody[ReportCreate],
-    writer: NamedDependency[Writer],
+    runtime: NamedDependency[Runtime],
     actor: NamedDependency[str],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ReportResult:
@@ -32,7 +32,8 @@ async def create_report(
 
     400 when `task_id` is not linked to the session, 404 unknown session, 409 the session has ended.
     """
-    return await sessions.report(writer, session_id, data, actor, idempotency_key)
+    await runtime.runner.until_started(session_id)  # an agent quicker than its own spawn reports after "running"
+    return await sessions.report(runtime.writer, session_id, data, actor, idempotency_key)
 
 
 ROUTES = [create_report]
