@@ -206,3 +206,32 @@ def test_an_agents_changes_made_while_the_server_is_unreachable_go_with_its_sess
         assert api.get(f"/api/v1/tasks/{task['id']}").json()["priority"] == "low"
         assert [e["actor"] for e in events_after(api, before)] == ["cli"]
         assert json.loads(ok(run_cli(home, "outbox", "list", "--json")).stdout) == []
+
+
+def test_an_agents_report_queued_across_a_server_restart_is_delivered_as_the_agent(tmp_path: Path):
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    env = maestro_env(home, SHELL="/bin/sh")
+    with live_server(home, env=env) as server, server.client() as api:
+        project = created(api, "/projects", {"name": "Restart", "working_dir": str(work)})
+        task = created(api, "/tasks", {"project_id": project["id"], "title": "Parser"})
+        session = created(api, "/sessions", {"project_id": project["id"], "task_ids": [task["id"]]})
+        unreachable = f"MAESTRO_API_URL=http://127.0.0.1:{closed_port()}"
+
+        async def report_offline() -> str:
+            async with attach(server, session["id"]) as ws:
+                await ws.send(f"{unreachable} maestro report progress half way; echo E''ND\n".encode())
+                return await Term(ws).until(b"END", timeout=30)
+
+        assert "queued as #1" in asyncio.run(report_offline())  # with the session's token, as the agent
+        # An upgrade: the server goes away and comes back; the agent never stops.
+        assert "Maestro stopped." in ok(run_cli(home, "stop", "--keep-sessions")).stdout
+
+    with live_server(home, env=env) as again, again.client() as api:
+        assert api.get(f"/api/v1/sessions/{session['id']}").json()["status"] in ("running", "idle")
+        before = last_seq(api)
+        sent = json.loads(ok(run_cli(home, "sync", "--json")).stdout)
+        assert [c["id"] for c in sent["sent"]] == [1] and sent["set_aside"] == []  # its token survived the restart
+        assert {e["actor"] for e in events_after(api, before)} == {session["id"]}
+        timeline = api.get(f"/api/v1/sessions/{session['id']}/timeline").json()
+        assert [e["message"] for e in timeline] == ["half way"]
