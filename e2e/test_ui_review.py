@@ -126,3 +126,43 @@ def test_review_comment_commit_and_merge(browser: Browser, git_server: LiveServe
     assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", worktree["branch"])
     assert "return 2" in (repo / "app.py").read_text()
     page.context.close()
+
+
+def test_the_page_comes_first_and_diffs_draw_when_needed(browser: Browser, git_server: LiveServer, repo: Path):
+    worktree = agent_worktree(git_server, repo)
+    root = Path(worktree["path"])
+    (root / "big.txt").write_text("".join(f"row {n}\n" for n in range(1500)))
+    for part in range(1, 13):
+        (root / f"part{part:02}.txt").write_text("".join(f"line {n} of part {part}\n" for n in range(80)))
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    served = page.goto(f"{git_server.url}worktrees/{worktree['id']}?token={git_server.token}").text()
+    assert "review-diffs-loading" in served and "review-file-list" in served  # the list first, the diffs later
+    assert "line 0 of part 1" not in served and "row 1499" not in served
+    live(page)
+
+    app_py = page.locator('[data-testid="review-diff"][data-path="app.py"]')
+    expect(app_py.locator("table.d2h-diff-table")).to_be_visible()  # on screen: drawn once it arrived
+    expect(page.get_by_test_id("review-diffs-loading")).to_have_count(0)
+
+    big = page.locator('[data-testid="review-diff"][data-path="big.txt"]')
+    expect(big.get_by_test_id("review-large")).to_have_text("Large diff: 1,506 lines")
+    expect(big.get_by_test_id("review-diff-body")).to_have_count(0)  # not even sent yet
+    big.get_by_test_id("review-show-diff").click()
+    expect(big.locator("table.d2h-diff-table")).to_contain_text("row 1499")
+    expect(big.get_by_test_id("review-large")).to_have_count(0)
+
+    last = page.locator('[data-testid="review-diff"][data-path="part12.txt"]')
+    expect(last.get_by_test_id("review-diff-body")).to_have_attribute("data-rendered", "false")  # far below
+    expect(last.locator("table.d2h-diff-table")).to_have_count(0)
+    row = page.locator('[data-testid="review-file"][data-path="part12.txt"]')
+    row.get_by_test_id("review-file-open").click()  # the list scrolls the diff into view: it is drawn then
+    expect(row).to_have_class(re.compile(r"\bm-selected\b"))
+    expect(last.locator("table.d2h-diff-table")).to_contain_text("line 79 of part 12")
+    expect(last.get_by_test_id("review-diff-body")).to_have_attribute("data-rendered", "true")
+
+    page.keyboard.press("k")  # the keys move through the same list
+    expect(page.locator('[data-testid="review-file"][data-path="part11.txt"]')).to_have_class(
+        re.compile(r"\bm-selected\b")
+    )
+    expect(row).not_to_have_class(re.compile(r"\bm-selected\b"))
+    page.context.close()

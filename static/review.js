@@ -1,16 +1,33 @@
-// The browser half of the review screen's diffs (ui/components/diff_block.py): one Vue component per changed file.
+// The browser half of the review screen: its file list (ui/components/change_list.py, FileRows) and its diffs
+// (ui/components/diff_block.py, DiffBody, one per changed file). NiceGUI loads one component per file, so the
+// default export is a small switch: `part` says which of the two an element is.
 //
-// The diff text arrives as a prop (JSON over NiceGUI's socket, never spliced into HTML by the server) and only
-// diff2html turns it into markup: it escapes every line of the file. diff2html (static/vendor/diff2html, MIT) is
-// loaded once per page as a classic script, its stylesheet beside it. Clicking a line number emits `line` with
-// the line's number in the new version (`new`) and in the old one (`old`); either is null where the line does
-// not exist on that side. The drawing follows the app's dark / light theme (Quasar's body--dark) as it changes.
+// The file list: one element draws every row from `rows` (data, not an element per row: 500 rows would otherwise
+// cost thousands of elements to build, send and mount). Paths are written as text by Vue's {{ }} and attribute
+// bindings. A click on a row emits `open` ({path}); a click on its viewed box emits `viewed` ({path, viewed}) and
+// leaves the box as the server then says (the box also gives the keyboard focus back, so j/k/v keep working).
+// Rows off screen are not laid out (content-visibility) until they scroll into view.
+//
+// The diffs: the diff text arrives as a prop (JSON over NiceGUI's socket, never spliced into HTML by the server)
+// and only diff2html turns it into markup: it escapes every line of the file. diff2html (static/vendor/diff2html,
+// MIT) is loaded once per page as a classic script, its stylesheet beside it (the page preloads both). Clicking a
+// line number emits `line` with the line's number in the new version (`new`) and in the old one (`old`); either
+// is null where the line does not exist on that side. The drawing follows the app's dark / light theme (Quasar's
+// body--dark) as it changes.
+//
+// A diff is drawn only once its block comes near the viewport (an IntersectionObserver): a page of twenty diffs
+// costs the browser only the few on screen, and the rest keep a placeholder of about their height so the page does
+// not jump. Once drawn, a diff stays drawn. Pairing similar lines across a hunk (diff2html's `matching: "lines"`)
+// is quadratic: it is used on small diffs only, and bounded even there.
 
 const VENDOR = "/static/vendor/diff2html";
 const VERSION = "3.4.56"; // a new bundle gets a new address: browsers never mix an old script with a new page
 const STYLE_ID = "m-diff-style";
 const LIGHT = "d2h-light-color-scheme";
 const DARK = "d2h-dark-color-scheme";
+const NEAR = "1200px 0px"; // start drawing a diff this far before it scrolls into view
+const LINE_PX = 20; // a drawn line's height, for the placeholder of a diff not drawn yet
+const MATCHED_LINES = 400; // diffs up to this long get their similar lines paired (better word highlights)
 
 let library = null; // the one load of diff2html shared by every diff on the page
 
@@ -54,10 +71,32 @@ function addStyle() {
     .m-diff .d2h-code-line, .m-diff .d2h-code-side-line { font-size: 12.5px; }
     .m-diff .d2h-code-linenumber, .m-diff .d2h-code-side-linenumber { font-size: 12px; }
     .m-diff .m-diff-problem { padding: 8px 12px; font-size: 14px; }
+    .m-diff[data-rendered="false"] {
+      background: repeating-linear-gradient(transparent 0 19px, rgba(127, 127, 127, 0.08) 19px 20px);
+    }
+    .m-file { display: flex; align-items: center; gap: 4px; padding: 0 4px; border-radius: 4px;
+      content-visibility: auto; contain-intrinsic-size: auto 44px; }
+    .m-file-open { display: flex; align-items: center; gap: 8px; flex: 1 1 auto; min-width: 0; padding: 4px 0;
+      cursor: pointer; }
+    .m-file-kind { font-size: 18px; flex-shrink: 0; }
+    .m-file-names { flex: 1 1 auto; min-width: 0; }
+    .m-file-name, .m-file-folder, .m-file-counts {
+      font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: nowrap; }
+    .m-file-name, .m-file-folder { overflow: hidden; text-overflow: ellipsis; }
+    .m-file-name { font-size: 0.875rem; line-height: 1.25rem; }
+    .m-file-folder { font-size: 0.75rem; line-height: 1rem; opacity: 0.7; }
+    .m-file-counts { font-size: 0.75rem; flex-shrink: 0; }
+    .m-file-binary { font-size: 0.75rem; border: 1px solid currentColor; border-radius: 4px; padding: 0 4px;
+      flex-shrink: 0; opacity: 0.7; }
+    .m-file-viewed { width: 15px; height: 15px; margin: 0 2px; flex-shrink: 0; cursor: pointer;
+      accent-color: var(--q-primary); }
+    .body--dark .m-file-viewed { color-scheme: dark; }
     .body--dark .m-diff .d2h-wrapper.d2h-dark-color-scheme { background: #0d1117; }
   `;
   document.head.append(style);
 }
+
+addStyle(); // now, as the page loads this module: the file list is laid out with its style from the start
 
 /** The line numbers of a clicked number cell: {new, old}, each a number or null. */
 function lineOf(cell) {
@@ -75,30 +114,85 @@ function lineOf(cell) {
   return sides.indexOf(side) === 0 ? { old: value, new: null } : { old: null, new: value };
 }
 
-export default {
+const FileRows = {
+  template: `
+    <div class="m-files">
+      <div v-for="(row, index) in rows" :key="row.path" class="m-file" :class="{ 'm-selected': row.current }"
+           data-testid="review-file" :data-path="row.path" :data-index="index" :title="row.path">
+        <div class="m-file-open" data-testid="review-file-open" @click="$emit('open', { path: row.path })">
+          <i class="material-icons m-file-kind" :class="row.colour" :title="row.kind">{{ row.icon }}</i>
+          <div class="m-file-names">
+            <div class="m-file-name" data-testid="review-file-name">{{ row.name }}</div>
+            <div v-if="row.folder" class="m-file-folder">{{ row.folder }}</div>
+          </div>
+          <span v-if="row.added === null" class="m-file-binary" data-testid="review-binary">binary</span>
+          <span v-else class="m-file-counts">
+            <span class="text-green-7">+{{ row.added }}</span> <span class="text-red-7">−{{ row.removed }}</span>
+          </span>
+        </div>
+        <input type="checkbox" class="m-file-viewed" data-testid="review-viewed" title="Viewed"
+               :checked="row.viewed" @change="viewed($event, row)" />
+      </div>
+    </div>`,
+  props: {
+    rows: Array, // {path, name, folder, kind, icon, colour, added, removed (null: binary), viewed, current}
+  },
+  emits: ["open", "viewed"],
+  methods: {
+    viewed(event, row) {
+      this.$emit("viewed", { path: row.path, viewed: event.target.checked });
+      event.target.checked = row.viewed; // the server's answer redraws it
+      event.target.blur();
+    },
+  },
+};
+
+const DiffBody = {
   template: `<div class="m-diff" :data-layout="layout" data-rendered="false" @click="onClick"></div>`,
   props: {
     diff: String,
     layout: String, // line-by-line | side-by-side
   },
   mounted() {
-    addStyle();
     this.theme = new MutationObserver(() => this.paintTheme());
     this.theme.observe(document.body, { attributes: true, attributeFilter: ["class"] });
-    this.render();
+    this.near = false; // drawn once it has come near the viewport, and from then on on every change
+    this.placeholder();
+    if (!("IntersectionObserver" in window)) {
+      this.near = true;
+      this.render();
+      return;
+    }
+    this.sight = new IntersectionObserver(
+      (entries) => {
+        if (!entries.some((entry) => entry.isIntersecting)) return;
+        this.sight.disconnect();
+        this.sight = null;
+        this.near = true;
+        this.render();
+      },
+      { rootMargin: NEAR },
+    );
+    this.sight.observe(this.$el);
   },
   unmounted() {
     this.theme?.disconnect();
+    this.sight?.disconnect();
   },
   watch: {
     diff() {
-      this.render();
+      if (this.near) this.render();
+      else this.placeholder();
     },
     layout() {
-      this.render();
+      if (this.near) this.render();
     },
   },
   methods: {
+    placeholder() {
+      const lines = (this.diff ?? "").split("\n").length;
+      this.$el.style.minHeight = `${Math.min(lines, 6000) * LINE_PX}px`;
+    },
     async render() {
       const wanted = `${this.layout}\u0000${this.diff}`;
       this.drawn = wanted;
@@ -110,13 +204,19 @@ export default {
         return;
       }
       if (this.drawn !== wanted || !this.$el) return; // a newer diff or layout arrived meanwhile
-      this.$el.innerHTML = library.html(this.diff ?? "", {
+      const text = this.diff ?? "";
+      const small = text.split("\n", MATCHED_LINES + 1).length <= MATCHED_LINES;
+      this.$el.innerHTML = library.html(text, {
         outputFormat: this.layout === "side-by-side" ? "side-by-side" : "line-by-line",
         drawFileList: false,
         fileContentToggle: false,
-        matching: "none", // word highlighting inside a changed line stays; pairing lines across a hunk is slow
+        matching: small ? "lines" : "none", // word highlighting inside a changed line stays either way
+        matchingMaxComparisons: 1000, // pairs compared per block before diff2html stops pairing
+        maxLineSizeInBlockForComparison: 200, // longer lines are never compared for pairing
+        maxLineLengthHighlight: 2000, // longer lines are not word-highlighted
         colorScheme: dark() ? "dark" : "light",
       });
+      this.$el.style.minHeight = "";
       this.$el.dataset.rendered = "true";
     },
     problem(text) {
@@ -124,6 +224,7 @@ export default {
       note.className = "m-diff-problem";
       note.textContent = text;
       this.$el.replaceChildren(note);
+      this.$el.style.minHeight = "";
       this.$el.dataset.rendered = "failed";
     },
     paintTheme() {
@@ -138,5 +239,14 @@ export default {
       const line = lineOf(cell);
       if (line.new !== null || line.old !== null) this.$emit("line", line);
     },
+  },
+};
+
+export default {
+  template: `<file-rows v-if="part === 'files'" v-bind="$attrs" /><diff-body v-else v-bind="$attrs" />`,
+  components: { FileRows, DiffBody },
+  inheritAttrs: false,
+  props: {
+    part: String, // files | diff
   },
 };

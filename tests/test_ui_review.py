@@ -78,6 +78,12 @@ def edit(worktree: Worktree) -> Path:
     return root
 
 
+async def open_review(user: User, worktree: Worktree) -> None:
+    """Open the review page and wait for its diffs, which are read and drawn after the page is shown."""
+    await user.open(f"/worktrees/{worktree.id}")
+    await user.should_not_see(marker="review-diffs-loading", retries=WAIT)
+
+
 def only(user: User, marker: str) -> ui.element:
     (element,) = user.find(marker=marker).elements
     return element
@@ -104,32 +110,48 @@ def on(user: User, marker: str, element: ui.element):
     return found
 
 
-def row(user: User, path: str) -> ui.element:
-    (found,) = [e for e in user.find(marker="review-file").elements if e.props["data-path"] == path]
+def listed(user: User) -> list[dict]:
+    """The file list's rows as the page holds them: one element draws them all in the browser (static/review.js),
+    each with the test ids review-file, review-file-open, review-file-name and review-viewed there."""
+    with user.scope(marker="review-files"):
+        return list(only(user, "review-file-list").props["rows"])
+
+
+def listed_paths(user: User) -> list[str]:
+    return [r["path"] for r in listed(user)]
+
+
+def row(user: User, path: str) -> dict:
+    (found,) = [r for r in listed(user) if r["path"] == path]
     return found
 
 
-def box_of(user: User, path: str) -> ui.checkbox:
-    (box,) = [b for b in user.find(marker="review-viewed").elements if row(user, path) in b.ancestors()]
-    return box
+def tick(user: User, path: str, viewed: bool = True) -> None:
+    """Click a row's viewed box (the browser sends what the box now says)."""
+    user.find(marker="review-file-list").trigger("viewed", {"path": path, "viewed": viewed})
+
+
+def open_row(user: User, path: str) -> None:
+    """Click a row of the file list."""
+    user.find(marker="review-file-list").trigger("open", {"path": path})
 
 
 async def test_the_file_list_shows_every_change_with_its_counts(user: User, app: MaestroApp, repo: Path) -> None:
     _, task, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     assert only(user, "review-branch").text == worktree.branch
     assert only(user, "review-state").text == "dirty"
     assert only(user, "review-task").props["href"] == f"/tasks/{task.id}"
     with user.scope(marker="review-base"):
         await user.should_see("main")
-    assert paths(user, "review-file") == ["logo.bin", "old.txt", "src/app.py", "src/new.py"]
-    assert texts(user, "review-file-name") == ["logo.bin", "old.txt", "app.py", "new.py"]
-    with user.scope(marker="review-files"):
-        await user.should_see("+5")  # src/app.py: 5 lines added, 1 removed
-        await user.should_see("−1")
-        await user.should_see("binary")
+    assert listed_paths(user) == ["logo.bin", "old.txt", "src/app.py", "src/new.py"]
+    assert [r["name"] for r in listed(user)] == ["logo.bin", "old.txt", "app.py", "new.py"]
+    assert [r["folder"] for r in listed(user)] == ["", "", "src/", "src/"]
+    assert (row(user, "src/app.py")["added"], row(user, "src/app.py")["removed"]) == (5, 1)
+    assert row(user, "logo.bin")["added"] is None  # drawn as "binary"
+    assert [r["current"] for r in listed(user)] == [True, False, False, False]
     assert only(user, "review-viewed-count").text == "0/4 viewed"
     assert paths(user, "review-diff") == ["logo.bin", "old.txt", "src/app.py", "src/new.py"]
     await user.should_see("Binary file: there are no lines to show.")
@@ -155,33 +177,34 @@ async def test_viewed_marks_are_remembered_and_lapse_when_the_diff_changes(
 ) -> None:
     _, _, worktree = await worktree_for(app, repo)
     root = edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
-    box_of(user, "src/new.py").value = True
+    tick(user, "src/new.py")
     await eventually(lambda: only(user, "review-viewed-count").text == "1/4 viewed")
     # Every file block has its own box: the one of new.py is ticked and its diff folded away.
     assert [b.value for b in user.find(marker="review-diff-viewed").elements].count(True) == 1
     assert len(user.find(marker="review-diff-body").elements) == 2
 
-    await user.open(f"/worktrees/{worktree.id}")  # remembered for this browser
+    await open_review(user, worktree)  # remembered for this browser
     assert only(user, "review-viewed-count").text == "1/4 viewed"
-    assert box_of(user, "src/new.py").value is True
+    assert row(user, "src/new.py")["viewed"] is True
 
     (root / "src" / "new.py").write_text("VALUE = 2\n")  # the agent changed it again: it needs a new look
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     assert only(user, "review-viewed-count").text == "0/4 viewed"
-    assert box_of(user, "src/new.py").value is False
+    assert row(user, "src/new.py")["viewed"] is False
 
-    box_of(user, "old.txt").value = True
+    tick(user, "old.txt")
     await eventually(lambda: only(user, "review-viewed-count").text == "1/4 viewed")
-    box_of(user, "old.txt").value = False
+    assert row(user, "old.txt")["viewed"] is True
+    tick(user, "old.txt", False)
     await eventually(lambda: only(user, "review-viewed-count").text == "0/4 viewed")
 
 
 async def test_focus_mode_shows_one_file_and_keys_move_through_them(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     only(user, "review-focus").value = True
     await eventually(lambda: paths(user, "review-diff") == ["logo.bin"])
@@ -205,9 +228,9 @@ async def test_diffs_come_a_page_at_a_time_and_a_huge_one_says_it_was_cut(
     for number in range(24):
         (root / f"file{number:02}.txt").write_text(f"line {number}\n")
     (root / "huge.txt").write_text("".join(f"row {n}\n" for n in range(6000)))
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
-    assert len(user.find(marker="review-file").elements) == 25
+    assert len(listed(user)) == 25
     assert len(user.find(marker="review-diff").elements) == 20  # the first page
     more = only(user, "review-more")
     assert more.text == "Load 5 more (20 of 25 files shown)"
@@ -215,14 +238,14 @@ async def test_diffs_come_a_page_at_a_time_and_a_huge_one_says_it_was_cut(
     await eventually(lambda: len(user.find(marker="review-diff").elements) == 25)
     await user.should_not_see(marker="review-more")
     assert only(user, "review-truncated").text.startswith("Truncated at 5,000 lines: the whole diff has 6,")
+    assert only(user, "review-large").text == "Large diff: 5,000 lines"  # and not drawn until asked for
 
-    await user.open(f"/worktrees/{worktree.id}")  # choosing a file past the first page draws up to it
-    (opener,) = [e for e in user.find(marker="review-file-open").elements if row(user, "file22.txt") in e.ancestors()]
-    on(user, "review-file-open", opener).click()
+    await user.open(f"/worktrees/{worktree.id}")  # choosing a file past the first page (loaded or not) draws up to it
+    open_row(user, "file22.txt")
     await eventually(lambda: len(user.find(marker="review-diff").elements) == 25)
-    assert "m-selected" in row(user, "file22.txt").classes
+    assert row(user, "file22.txt")["current"] and not row(user, "file00.txt")["current"]
 
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     only(user, "review-focus").value = True  # focus on a file past the first page: it is loaded on its own
     await eventually(lambda: only(user, "review-focus-position").text == "File 1 of 25")
     for _ in range(22):
@@ -230,12 +253,52 @@ async def test_diffs_come_a_page_at_a_time_and_a_huge_one_says_it_was_cut(
     await eventually(lambda: paths(user, "review-diff") == ["file22.txt"])
 
 
+async def test_the_page_comes_first_and_its_diffs_after_it(user: User, app: MaestroApp, repo: Path) -> None:
+    _, _, worktree = await worktree_for(app, repo)
+    edit(worktree)
+    served = await user.http_client.get(f"/worktrees/{worktree.id}")  # the page as the browser first gets it
+    assert served.status_code == 200
+    assert served.text.count('"path":"') == 4  # the file list's rows
+    assert '"data-testid":"review-diffs-loading"' in served.text
+    assert '"data-testid":"review-diff"' not in served.text and "+VALUE = 1" not in served.text
+
+    await user.open(f"/worktrees/{worktree.id}")
+    await eventually(lambda: len(paths(user, "review-diff")) == 4)  # the diffs follow on their own
+    await user.should_not_see(marker="review-diffs-loading")
+    assert len(user.find(marker="review-diff-body").elements) == 3
+
+
+async def test_a_large_diff_waits_until_it_is_asked_for(user: User, app: MaestroApp, repo: Path) -> None:
+    _, _, worktree = await worktree_for(app, repo)
+    root = Path(worktree.path)
+    (root / "big.txt").write_text("".join(f"row {n}\n" for n in range(1500)))
+    (root / "small.txt").write_text("one\n")
+    await open_review(user, worktree)
+
+    assert only(user, "review-large").text == "Large diff: 1,506 lines"
+    (body,) = user.find(marker="review-diff-body").elements  # only the small file's diff is drawn
+    assert "+one" in body.props["diff"]
+    user.find(marker="review-show-diff").click()
+    await user.should_not_see(marker="review-large")
+    big = next(b for b in user.find(marker="review-diff-body").elements if "+row 1499" in b.props["diff"])
+    big_block = next(e for e in user.find(marker="review-diff").elements if e.props["data-path"] == "big.txt")
+    assert big_block in big.ancestors()
+
+    await open_review(user, worktree)  # collapsed again on the next visit
+    await user.should_see(marker="review-show-diff")
+    only(user, "review-focus").value = True  # focus mode draws the one file it shows, large or not
+    await eventually(lambda: paths(user, "review-diff") == ["big.txt"])
+    await user.should_not_see(marker="review-show-diff")
+    (body,) = user.find(marker="review-diff-body").elements
+    assert "+row 1499" in body.props["diff"]
+
+
 async def test_a_rename_without_edits_says_so(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo)
     git(worktree.path, "mv", "README.md", "GUIDE.md")
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
-    assert paths(user, "review-file") == ["GUIDE.md"]
+    assert listed_paths(user) == ["GUIDE.md"]
     assert only(user, "review-diff-empty").text == "Renamed from README.md; the content is unchanged."
     await user.should_not_see(marker="review-diff-body")
 
@@ -243,7 +306,7 @@ async def test_a_rename_without_edits_says_so(user: User, app: MaestroApp, repo:
 async def test_a_change_made_elsewhere_shows_live(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     assert only(user, "review-state").text == "dirty"
 
     await actions.commit(app.runtime.writer, worktree.id, "Done elsewhere", ACTOR)  # as the API or CLI would
@@ -257,13 +320,13 @@ async def test_a_change_made_elsewhere_shows_live(user: User, app: MaestroApp, r
 async def test_the_layout_choice_is_remembered(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     only(user, "review-layout").value = "side-by-side"
     await eventually(
         lambda: {b.props["layout"] for b in user.find(marker="review-diff-body").elements} == {"side-by-side"}
     )
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     assert only(user, "review-layout").value == "side-by-side"
     assert {b.props["layout"] for b in user.find(marker="review-diff-body").elements} == {"side-by-side"}
 
@@ -271,7 +334,7 @@ async def test_the_layout_choice_is_remembered(user: User, app: MaestroApp, repo
 async def test_commit_then_merge_by_fast_forward(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo, title="Teach the parser")
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     user.find(marker="review-commit").click()
     await user.should_see(marker="review-commit-dialog", retries=WAIT)
@@ -308,7 +371,7 @@ async def test_a_merge_conflict_lists_the_files_and_changes_nothing(user: User, 
     (repo / "README.md").write_text("# Demo\n\nfrom the person\n")
     git(repo, "commit", "--quiet", "-am", "person's readme")
     main_before = git(repo, "rev-parse", "main")
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     await user.should_not_see(marker="review-conflict-file")
 
     user.find(marker="review-merge").click()
@@ -326,7 +389,7 @@ async def test_a_pull_request_without_gh_or_remote_says_why(user: User, app: Mae
     edit(worktree)
     git(worktree.path, "add", "-A")
     git(worktree.path, "commit", "--quiet", "-m", "work")
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     user.find(marker="review-pr").click()
     await user.should_see(marker="review-pr-dialog", retries=WAIT)
@@ -340,7 +403,7 @@ async def test_discard_warns_about_uncommitted_work_and_can_delete_the_branch(
 ) -> None:
     _, _, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     user.find(marker="review-discard").click()
     await user.should_see(marker="review-discard-dialog", retries=WAIT)
@@ -366,7 +429,7 @@ async def test_a_clean_discard_keeps_the_branch_without_asking_for_force(
     user: User, app: MaestroApp, repo: Path
 ) -> None:
     _, _, worktree = await worktree_for(app, repo)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     user.find(marker="review-discard").click()
     await user.should_see(marker="review-discard-dialog", retries=WAIT)
@@ -380,7 +443,7 @@ async def test_a_clean_discard_keeps_the_branch_without_asking_for_force(
 
 async def test_an_empty_worktree_explains_itself(user: User, app: MaestroApp, repo: Path) -> None:
     _, _, worktree = await worktree_for(app, repo)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     assert only(user, "review-state").text == "clean"
     assert only(user, "review-empty").text == (
@@ -394,7 +457,7 @@ async def test_an_empty_worktree_explains_itself(user: User, app: MaestroApp, re
 
     (Path(worktree.path) / "notes.md").write_text("first words\n")
     user.find(marker="review-refresh").click()
-    await eventually(lambda: paths(user, "review-file") == ["notes.md"])
+    await eventually(lambda: listed_paths(user) == ["notes.md"])
     assert only(user, "review-state").text == "dirty"
 
 
@@ -409,7 +472,7 @@ async def spawn_in(app: MaestroApp, project: Project, worktree: Worktree, task: 
 async def test_comments_collect_and_go_to_the_running_agent(user: User, app: MaestroApp, repo: Path) -> None:
     project, task, worktree = await worktree_for(app, repo)
     edit(worktree)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
     assert not only(user, "review-send").enabled
     assert _tooltip(user, "review-send") == "start a session in this worktree to send comments"
 
@@ -434,7 +497,7 @@ async def test_comments_collect_and_go_to_the_running_agent(user: User, app: Mae
     assert only(user, "review-send").text == "Send to agent (2)"
 
     user.find(marker="review-send").click()
-    await user.should_not_see(marker="review-pending")
+    await user.should_not_see(marker="review-pending", retries=WAIT)  # after git is asked again
     (written,) = app.runtime.runner.folder(session.id).glob("review-*.md")
     text = written.read_text()
     assert "## src/app.py:2" in text and f"Return the parsed value, not a constant {HTML}" in text
@@ -451,7 +514,7 @@ async def test_a_removed_line_comment_says_which_line(user: User, app: MaestroAp
     project, task, worktree = await worktree_for(app, repo)
     edit(worktree)
     session = await spawn_in(app, project, worktree, task)
-    await user.open(f"/worktrees/{worktree.id}")
+    await open_review(user, worktree)
 
     body = next(b for b in user.find(marker="review-diff-body").elements if "src/app.py" in b.props["diff"])
     on(user, "review-diff-body", body).trigger("line", {"new": None, "old": 2})
@@ -460,7 +523,7 @@ async def test_a_removed_line_comment_says_which_line(user: User, app: MaestroAp
     user.find(marker="review-comment-add").click()
     await eventually(lambda: texts(user, "review-pending-where") == ["src/app.py:−2 (removed line)"])
     user.find(marker="review-send").click()
-    await user.should_not_see(marker="review-pending")
+    await user.should_not_see(marker="review-pending", retries=WAIT)  # after git is asked again
     (written,) = app.runtime.runner.folder(session.id).glob("review-*.md")
     assert "(on line 2 of the old version, which you removed) Keep returning 1" in written.read_text()
 

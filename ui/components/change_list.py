@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from nicegui import app, ui
+from nicegui.events import GenericEventArguments
 
 from app.models.worktrees import ChangedFile, ChangeKind, ChangeList, FileDiff
+from app.resources import static_dir
 from ui.context import tid
 from ui.design import CHANGE_KIND_ICON
 
@@ -24,13 +27,19 @@ OnViewed = Callable[[str, bool], Awaitable[None] | None]
 
 
 class FileList:
-    """The file list's card: one row per changed file, the current one highlighted, and how many are viewed."""
+    """The file list's card: a row per changed file, the current one highlighted, and how many are viewed.
+
+    The rows are data (one dict per file) drawn in the browser by one element (FileRows), not elements of their own:
+    500 rows cost one element instead of thousands, so a big change's page is shown at once. Each row keeps its test
+    ids in the page (review-file, review-file-open, review-file-name, review-viewed).
+    """
 
     def __init__(self, *, on_open: OnOpen, on_viewed: OnViewed) -> None:
         self.on_open = on_open  # a row was clicked: its index
         self.on_viewed = on_viewed  # a row's viewed box changed: its path, the new value
-        self.rows: dict[str, ui.row] = {}  # by path: to highlight a row and scroll to it
-        self.boxes: dict[str, ui.checkbox] = {}
+        self.rows: list[dict[str, Any]] = []  # one per listed file, in order (FileRows draws them)
+        self.index: dict[str, int] = {}  # path -> position in rows
+        self.list: FileRows | None = None
 
     def panel(self) -> None:
         """Draw the card where the page wants it."""
@@ -46,8 +55,7 @@ class FileList:
         """The totals and a row per listed file: kind, path, counts, binary mark and its viewed box."""
         self.column.clear()
         self.totals.clear()
-        self.rows.clear()
-        self.boxes.clear()
+        self.list = None
         if changes is not None and changes.total:
             with self.totals:
                 ui.badge(str(changes.total)).props("color=grey-7 rounded")
@@ -55,57 +63,98 @@ class FileList:
                     ui.label(f"+{changes.added}").classes("text-green-7")
                     ui.label(f"−{changes.removed}").classes("text-red-7")
         files = changes.files if changes is not None else []
+        self.rows = [_row(f, current=i == current, viewed=viewed(f)) for i, f in enumerate(files)]
+        self.index = {row["path"]: i for i, row in enumerate(self.rows)}
         with self.column:
             if changes is None:
                 ui.label("No files to list.").classes("text-sm text-grey-6")
             elif not changes.total:
                 ui.label("No file differs from the base.").classes("text-sm text-grey-6")
-            for index, file in enumerate(files):
-                self._row(index, file, current=index == current, viewed=viewed(file))
+            if self.rows:
+                self.list = tid(FileRows(self.rows), "review-file-list").classes("w-full")
+                self.rows = self.list.props["rows"]  # the element keeps its own (observed) copy: change that one
+                self.list.on("open", self._opened)
+                self.list.on("viewed", self._viewed)
             if changes is not None and changes.total > len(files):
                 more = changes.total - len(files)
                 ui.label(f"…and {more:,} more files (the list stops at {FILES_LISTED}).").classes(
                     "text-sm text-grey-7 px-2 pt-1"
                 )
 
-    def _row(self, index: int, file: ChangedFile, *, current: bool, viewed: bool) -> None:
-        folder, _, name = file.path.rpartition("/")
-        with tid(ui.row(), "review-file").classes("w-full items-center gap-1 no-wrap rounded px-1") as row:
-            row._props["data-path"] = file.path
-            with ui.row().classes("grow min-w-0 items-center gap-2 no-wrap cursor-pointer py-1") as target:
-                target.on("click", lambda i=index: self.on_open(i))
-                tid(target, "review-file-open")
-                kind_icon(file.kind)
-                with ui.column().classes("grow min-w-0 gap-0"):
-                    tid(ui.label(name).classes("font-mono text-sm truncate"), "review-file-name")
-                    if folder:
-                        ui.label(folder + "/").classes("font-mono text-xs text-grey-7 truncate")
-                counts(file)
-            box = ui.checkbox(value=viewed).props("dense size=sm")
-            box.on_value_change(lambda e, p=file.path: self.on_viewed(p, bool(e.value)))
-            tid(box.tooltip("Viewed"), "review-viewed")
-        row._props["title"] = file.path  # the whole path on hover (long paths are cut in the row)
-        if current:
-            row.classes("m-selected")
-        self.rows[file.path] = row
-        self.boxes[file.path] = box
+    async def _opened(self, event: GenericEventArguments) -> None:
+        index = self.index.get(_path_of(event.args))
+        if index is not None:
+            await _maybe_await(self.on_open(index))
+
+    async def _viewed(self, event: GenericEventArguments) -> None:
+        path = _path_of(event.args)
+        if path in self.index:
+            await _maybe_await(self.on_viewed(path, bool(event.args.get("viewed"))))
 
     def move(self, old: str | None, new: str) -> None:
         """Highlight the row of `new` instead of the one of `old`."""
-        if old is not None and (row := self.rows.get(old)) is not None:
-            row.classes(remove="m-selected")
-        if (row := self.rows.get(new)) is not None:
-            row.classes("m-selected")
+        self._set(old, "current", False)
+        self._set(new, "current", True)
 
     def show_viewed(self, path: str, viewed: bool) -> None:
-        """Reflect a viewed mark made elsewhere (a diff's own box, the `v` key)."""
-        box = self.boxes.get(path)
-        if box is not None and box.value != viewed:
-            box.value = viewed
+        """Reflect a viewed mark made elsewhere (a diff's own box, the `v` key), or correct a box clicked."""
+        self._set(path, "viewed", viewed)
+
+    def _set(self, path: str | None, key: str, value: bool) -> None:
+        index = self.index.get(path) if path is not None else None
+        if index is None or self.rows[index][key] == value:
+            return
+        self.rows[index][key] = value  # the list's own rows: it is sent again (once for all changes of a handler)
+
+    def scroll_script(self, path: str) -> str:
+        """JavaScript that scrolls the row of `path` into view in the list ("" when it is not listed)."""
+        index = self.index.get(path)
+        if index is None or self.list is None:
+            return ""
+        row = f"document.querySelector('#c{self.list.id} [data-index=\"{index}\"]')"
+        return f'{row}?.scrollIntoView({{block: "nearest"}});'
 
     def show_count(self, viewed: int, total: int) -> None:
         """The "3/7 viewed" counter (empty when no file is listed)."""
         self.counter.set_text(f"{viewed}/{total} viewed" if total else "")
+
+
+class FileRows(ui.element, component=static_dir() / "review.js"):
+    """The rows of the file list, drawn in the browser from `rows` (static/review.js, its "files" part); emits
+    `open` ({path}) when a row is clicked and `viewed` ({path, viewed}) when its box is. Paths are written as text."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._props["part"] = "files"
+        self._props["rows"] = rows
+
+
+def _row(file: ChangedFile, *, current: bool, viewed: bool) -> dict[str, Any]:
+    """One row's data for FileRows (counts are None for a binary file)."""
+    folder, _, name = file.path.rpartition("/")
+    icon, colour = CHANGE_KIND_ICON[file.kind]
+    binary = file.binary or file.added is None
+    return {
+        "path": file.path,
+        "name": name,
+        "folder": f"{folder}/" if folder else "",
+        "kind": file.kind.replace("_", " "),
+        "icon": icon,
+        "colour": f"text-{colour}",
+        "added": None if binary else file.added,
+        "removed": None if binary else file.removed,
+        "viewed": viewed,
+        "current": current,
+    }
+
+
+def _path_of(args: object) -> str:
+    return str(args.get("path", "")) if isinstance(args, dict) else ""
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
 
 
 class ViewedMarks:

@@ -1,6 +1,10 @@
 """One changed file in the review screen's diff column: a header bar (kind, path, counts, comment, viewed) over its
 diff drawn by diff2html, or a sentence where there are no lines to draw (binary, truncated, mode only).
 
+A large diff (over LARGE_LINES lines) is not drawn until asked for, as GitHub does: its block says how large it is
+and offers a "Show diff" button; its text does not even travel to the browser until then. Focus mode (one file at a
+time) draws it at once.
+
 The diff text is untrusted (anything an agent wrote). It travels to the browser as the prop of a Vue component
 (static/review.js) and only diff2html, which escapes every line, turns it into markup; Python never builds HTML
 from it.
@@ -17,9 +21,20 @@ from app.resources import static_dir
 from ui.components.change_list import OnViewed, counts, kind_icon
 from ui.context import tid
 
-MAX_LINES_LABEL = "5,000"  # app.services.worktrees.changes cuts a file's diff here
+MAX_LINES = 5_000  # app.services.worktrees.changes cuts a file's diff here
+MAX_LINES_LABEL = f"{MAX_LINES:,}"
+LARGE_LINES = 1_000  # longer diffs wait for "Show diff" (drawing 5,000 lines costs the browser ~50,000 elements)
+
+DIFF2HTML = "/static/vendor/diff2html/diff2html.min"  # .js and .css
+DIFF2HTML_VERSION = "3.4.56"  # the address static/review.js asks for: a preload must name it exactly
 
 OnLine = Callable[[str, int | None, int | None], Awaitable[None] | None]
+
+
+def preload_viewer() -> None:
+    """Have the browser fetch diff2html while the page loads, so the first diff does not wait for it."""
+    for kind, ext in (("script", "js"), ("style", "css")):
+        ui.add_head_html(f'<link rel="preload" as="{kind}" href="{DIFF2HTML}.{ext}?v={DIFF2HTML_VERSION}">')
 
 
 class DiffBlock:
@@ -42,6 +57,7 @@ class DiffBlock:
         self.layout = layout
         self.on_line = on_line
         self.open = not (viewed and fold)
+        self.expanded = not fold  # a large diff is drawn: asked for, or in focus mode
         self.body: DiffBody | None = None
         with tid(ui.card(), "review-diff").classes("w-full p-0 gap-0 overflow-hidden") as self.card:
             self.card._props["data-path"] = file.path  # set as a value: no props-string parsing of a path
@@ -83,8 +99,34 @@ class DiffBlock:
             if "\n@@ " not in diff.diff and not diff.diff.startswith("@@ "):  # headers only: no lines changed
                 _note(_no_lines(self.file), "review-diff-empty")
                 return
+            if self.large and not self.expanded:
+                self._collapsed()
+                return
             self.body = tid(DiffBody(diff.diff, self.layout), "review-diff-body").classes("w-full")
             self.body.on("line", self._line)
+
+    @property
+    def large(self) -> bool:
+        """Too long to draw before it is asked for."""
+        return shown_lines(self.diff) > LARGE_LINES
+
+    def _collapsed(self) -> None:
+        with ui.row().classes("w-full items-center gap-3 px-3 py-3 no-wrap"):
+            ui.icon("unfold_more", size="20px").classes("text-grey-7 shrink-0")
+            with ui.column().classes("grow min-w-0 gap-0"):
+                text = f"Large diff: {shown_lines(self.diff):,} lines"
+                tid(ui.label(text).classes("text-sm font-medium"), "review-large")
+                ui.label("Large diffs are not drawn until you ask: they slow the page down.").classes(
+                    "text-xs text-grey-7"
+                )
+            show = ui.button("Show diff", icon="visibility", on_click=self.show_large)
+            tid(show.props("outline dense no-caps").classes("shrink-0 px-2"), "review-show-diff")
+
+    def show_large(self) -> None:
+        """Draw a large diff that was left collapsed."""
+        self.expanded = True
+        self.open = True
+        self._draw()
 
     async def _line(self, event) -> None:
         args = event.args if isinstance(event.args, dict) else {}
@@ -116,10 +158,12 @@ class DiffBlock:
 
 
 class DiffBody(ui.element, component=static_dir() / "review.js"):
-    """diff2html's drawing of one file's unified diff; emits `line` ({new, old}) when a line number is clicked."""
+    """diff2html's drawing of one file's unified diff (static/review.js, its "diff" part), once it is near the
+    viewport; emits `line` ({new, old}) when a line number is clicked."""
 
     def __init__(self, diff: str, layout: str) -> None:
         super().__init__()
+        self._props["part"] = "diff"
         self._props["diff"] = diff
         self._props["layout"] = layout
 
@@ -128,6 +172,11 @@ class DiffBody(ui.element, component=static_dir() / "review.js"):
         if self._props.get("layout") != layout:
             self._props["layout"] = layout
             self.update()
+
+
+def shown_lines(diff: FileDiff) -> int:
+    """How many lines of the diff would be drawn (a truncated one stops at MAX_LINES)."""
+    return min(diff.lines, MAX_LINES)
 
 
 def _note(text: str, test_id: str, *, warning: bool = False) -> None:

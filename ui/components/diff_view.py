@@ -1,6 +1,10 @@
 """The diff viewer of the review screen: the changed files' list (ui/components/change_list.py) beside their diffs
 (ui/components/diff_block.py), a page at a time or one file in focus mode, unified or side by side, with the moves
 of the j/k/v/f keys.
+
+The list comes first and the diffs after it: `load` reads only the list (the page is shown with it and a loading
+indicator in the diff column), `fill` reads the first page of diffs and draws them. The page calls `fill` without
+waiting for it, so a big change does not hold the page back.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ui.context import tid
 PAGE = 20  # diffs drawn at first and per "load more"
 LAYOUT_KEY = "review-layout"  # app.storage.user: "line-by-line" | "side-by-side"
 LAYOUTS = {"line-by-line": "Unified", "side-by-side": "Side by side"}
+DISCARDED = "This worktree was discarded: its checkout is gone, so there is nothing to review."
 
 
 class ChangesView:
@@ -42,6 +47,9 @@ class ChangesView:
         self.shown = 0  # list mode: files[:shown] have their diff drawn
         self.current = 0  # the file j/k/v act on
         self.focus = False
+        self.loading = False  # the list is read, the diffs of its first page not yet (fill draws them)
+        self.reads = 0  # one per load: a fill that a newer load overtook draws nothing
+        self.scroll_when_filled = False  # a file was chosen while the diffs were loading
         layout = app.storage.user.get(LAYOUT_KEY)
         self.layout = layout if layout in LAYOUTS else "line-by-line"
 
@@ -73,29 +81,61 @@ class ChangesView:
         self.diff_area = tid(ui.column().classes("w-full gap-3"), "review-diffs")
         self.more = ui.row().classes("w-full justify-center")
 
-    async def load(self, worktree: Worktree, state: str) -> None:
-        """Read the changed files again and the diffs of the first page (a discarded worktree has none)."""
+    async def load(self, worktree: Worktree) -> None:
+        """Read the changed files again (a discarded worktree has none); `fill` reads their diffs.
+
+        `worktree` may be the record as last read (the page reads it again meanwhile): `settle` applies the new one.
+        """
+        self.reads += 1
+        self.loading = True  # until fill has drawn the first diffs: a redraw meanwhile shows the loading indicator
+        self.scroll_when_filled = False
         self.base_ref = worktree.base_ref
-        self.merged = worktree.status == "merged" or state == "merged"
         self.changes, self.problem = None, None
         self.diffs.clear()
         self.marks.reload()
         if worktree.status == "discarded":
-            self.problem = "This worktree was discarded: its checkout is gone, so there is nothing to review."
+            self.problem, self.loading = DISCARDED, False
             return
         try:
             self.changes = await actions.list_changes(self.id, limit=FILES_LISTED)
         except MaestroError as exc:
-            self.problem = f"The changes cannot be read: {exc.detail}"
+            self.problem, self.loading = f"The changes cannot be read: {exc.detail}", False
             return
         self.shown = min(PAGE, len(self.files))
         self.current = min(self.current, max(len(self.files) - 1, 0))
-        await self._load(0, self.shown)
+        self.loading = bool(self.files)
+
+    def settle(self, worktree: Worktree, *, merged: bool) -> None:
+        """Take in the record read beside the list: its base, whether it is merged, and a discard meanwhile."""
+        self.base_ref = worktree.base_ref
+        self.merged = merged
+        if worktree.status == "discarded" and self.problem is None:
+            self.changes, self.problem, self.loading = None, DISCARDED, False
 
     async def draw(self) -> None:
-        """Draw the file list and the diffs from what was loaded."""
+        """Draw the file list and the diff column from what was loaded (a loading indicator until `fill`)."""
         self.draw_files()
         await self.draw_diffs()
+
+    async def fill(self) -> None:
+        """Read the diffs of the first page (further if a file past it was chosen meanwhile) and draw them."""
+        if not self.loading:
+            return
+        read = self.reads
+        with self.diff_area:  # a toast about a failed read needs this tab (fill may run as a task of its own)
+            while True:
+                wanted = self.shown
+                await self._load(0, wanted)
+                if read != self.reads or self.client.is_deleted:
+                    return  # a newer read of the changes took over, or the tab is gone
+                if self.shown <= wanted:
+                    break
+            self.loading = False
+            self._recheck_viewed()
+            await self.draw_diffs()
+        if self.scroll_when_filled:
+            self.scroll_when_filled = False
+            self._scroll_to_current()
 
     async def _load(self, start: int, stop: int) -> None:
         """Make sure files[start:stop] have their diffs (one git call for the missing ones)."""
@@ -112,6 +152,13 @@ class ChangesView:
     def draw_files(self) -> None:
         """The file list: kind, path, counts, binary mark and a viewed box per file; the current one highlighted."""
         self.file_list.draw(self.changes, current=self.current, viewed=self.is_viewed)
+        self._count()
+
+    def _recheck_viewed(self) -> None:
+        """The list's boxes as the loaded diffs say (a mark lapses when its diff changed since it was seen)."""
+        for file in self.files:
+            if file.path in self.diffs:
+                self.file_list.show_viewed(file.path, self.is_viewed(file))
         self._count()
 
     def _count(self) -> None:
@@ -161,6 +208,9 @@ class ChangesView:
         with self.diff_area:
             if self.problem is not None:
                 _empty("block", self.problem, "review-problem")
+                return
+            if self.loading and not (self.focus and self.files):
+                _loading()
                 return
             if not self.files:
                 self._empty_state()
@@ -220,10 +270,11 @@ class ChangesView:
 
     async def load_more(self) -> None:
         """Draw the next page of diffs under the ones drawn."""
+        read = self.reads
         target = min(self.shown + PAGE, len(self.files))
         await self._load(self.shown, target)
-        if target <= self.shown or self.focus:  # a quicker call drew them meanwhile, or the view changed
-            return
+        if target <= self.shown or self.focus or self.loading or read != self.reads:
+            return  # a quicker call drew them meanwhile, or the view changed
         start, self.shown = self.shown, target
         with self.diff_area:
             for file in self.files[start : self.shown]:
@@ -268,8 +319,11 @@ class ChangesView:
         self.file_list.move(self.files[previous].path if previous < len(self.files) else None, self.files[index].path)
         if self.focus:
             await self.draw_diffs()
+        elif self.loading:  # the first diffs are still on their way: fill draws up to this one and scrolls there
+            self.shown = max(self.shown, min(len(self.files), (index // PAGE + 1) * PAGE))
+            self.scroll_when_filled = True
         else:
-            while not self.focus and self.shown < len(self.files) and index >= self.shown:
+            while not self.focus and not self.loading and self.shown < len(self.files) and index >= self.shown:
                 await self.load_more()
         self._scroll_to_current()
 
@@ -277,14 +331,19 @@ class ChangesView:
         if not self.files:
             return
         path = self.files[self.current].path
-        block, row = self.blocks.get(path), self.file_list.rows.get(path)
+        block = self.blocks.get(path)
         script = ""
         if block is not None and not self.focus:
             script += f'document.getElementById("c{block.card.id}")?.scrollIntoView({{block: "start"}});'
-        if row is not None:
-            script += f'document.getElementById("c{row.id}")?.scrollIntoView({{block: "nearest"}});'
+        script += self.file_list.scroll_script(path)
         if script:  # through the client: the button that asked may have just been redrawn away
             self.client.run_javascript(script)
+
+
+def _loading() -> None:
+    with tid(ui.row().classes("w-full items-center justify-center gap-3 py-12"), "review-diffs-loading"):
+        ui.spinner(size="md")
+        ui.label("Loading the diffs…").classes("text-base text-grey-8")
 
 
 def _empty(icon: str, text: str, test_id: str, *, detail: str = "") -> None:

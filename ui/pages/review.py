@@ -1,11 +1,16 @@
 """The review screen of a worktree: what an agent changed against its base, file by file (viewed marks, unified or
 side by side, a focus mode), line comments sent back to the agent, and the finish: commit, merge, pull request,
-discard. Live: a worktree.updated event or a session coming and going redraws the state and the actions."""
+discard. Live: a worktree.updated event or a session coming and going redraws the state and the actions.
+
+The page is shown as soon as the header, the finish bar and the file list are drawn; the diffs are read and drawn
+after it (a task of the tab's own), with a loading indicator meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from app.errors import NotFound
 from app.ids import is_id
@@ -15,6 +20,7 @@ from app.models.worktrees import Worktree
 from app.services import projects
 from app.services.runtime import Runtime
 from app.services.worktrees import records
+from ui.components.diff_block import preload_viewer
 from ui.components.diff_view import ChangesView
 from ui.components.palette import Entry
 from ui.components.review_actions import DialogSlot, FinishBar
@@ -42,6 +48,7 @@ async def review_page(request: Request, worktree_id: str) -> None:
             ui.link("All sessions", "/sessions")
         return
     project = next((p for p in all_projects if p.id == worktree.project_id), None)
+    preload_viewer()
     page = ReviewPage(runtime, worktree, project)
     finish, view = page.finish, page.view
     palette = [
@@ -64,6 +71,7 @@ async def review_page(request: Request, worktree_id: str) -> None:
     ):
         await page.build()
     follow(runtime.hub, page.on_events, project_id=worktree.project_id)
+    page.fill_later()
 
 
 class ReviewPage:
@@ -116,15 +124,27 @@ class ReviewPage:
             with ui.column().classes("grow min-w-0 gap-3"):
                 self.view.diff_panel()
         self.dialogs.place()
-        await self.reload()
+        await self.read_and_draw()
 
-    async def reload(self) -> None:
-        """Read the record, git's state and the changes again, and redraw everything."""
-        await self.reviewed.read()
-        await self.view.load(self.reviewed.worktree, self.reviewed.state)
+    def fill_later(self) -> None:
+        """Read and draw the diffs once the page is on its way: the page function does not wait for them."""
+        client = ui.context.client
+        task = background_tasks.create(self.view.fill(), name=f"review diffs {self.id}")
+        client.on_delete(task.cancel)
+
+    async def read_and_draw(self) -> None:
+        """Read the record, git's state and the list of changes again, and redraw all but the diffs."""
+        # Both ask git (its state; the changed files): side by side, the page is ready in the time of the slower.
+        await asyncio.gather(self.reviewed.read(), self.view.load(self.reviewed.worktree))
+        self.view.settle(self.reviewed.worktree, merged=self.reviewed.merged)
         self.draw_header()
         await self.view.draw()
         self.comments.draw()
+
+    async def reload(self) -> None:
+        """Read everything again and redraw it, the diffs included."""
+        await self.read_and_draw()
+        await self.view.fill()
 
     async def refresh_state(self) -> None:
         """Re-read the record and git's state (not the diffs) and redraw what depends on them."""
