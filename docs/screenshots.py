@@ -110,6 +110,43 @@ def shoot_session(page: Page, base: str, session_id: str, work: Path) -> None:
     print("wrote docs/screenshots/session-page.png")
 
 
+def seed_worktree(api, project_id: str, work: Path) -> str:
+    """Make the demo folder a git repository and let an agent change it in a worktree of its own; its id."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", *args], cwd=work, check=True)
+
+    (work / "parse_logs.py").write_text(
+        "def parse(line):\n    parts = line.split()\n    return parts[0], int(parts[3])\n\n\n"
+        "def summary(lines):\n    return len(lines)\n"
+    )
+    (work / "README.md").write_text("# Log analyzer\n\nParses nginx logs.\n")
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "Parser skeleton")
+    tasks = {t["title"]: t["id"] for t in api.get("/api/v1/tasks", params={"project_id": project_id}).json()["items"]}
+    api.put("/api/v1/profiles/quiet", json={"argv": ["/bin/sh", "-c", "sleep 600"], "description": "demo agent"})
+    body = {"project_id": project_id, "task_ids": [tasks["Skip malformed lines"]], "name": "malformed-agent"}
+    session = api.post("/api/v1/sessions", json={**body, "profile": "quiet", "isolation": "worktree"}).json()
+    tree = Path(session["cwd"])
+    (tree / "parse_logs.py").write_text(
+        "def parse(line):\n    parts = line.split()\n    if len(parts) < 4 or not parts[3].isdigit():\n"
+        "        return None  # malformed: skipped, counted by summary()\n    return parts[0], int(parts[3])\n\n\n"
+        "def summary(lines):\n    parsed = [parse(line) for line in lines]\n"
+        "    return {'lines': len(parsed), 'skipped': parsed.count(None)}\n"
+    )
+    (tree / "test_parse_logs.py").write_text(
+        "from parse_logs import parse\n\n\ndef test_malformed_lines_are_skipped():\n"
+        "    assert parse('10.0.0.1 GET /') is None\n"
+    )
+    api.post(
+        f"/api/v1/sessions/{session['id']}/reports",
+        json={"kind": "progress", "message": "Malformed lines are skipped and counted; added a test"},
+    )
+    return session["worktree_id"]
+
+
 def main() -> None:
     """Seed a demo and write the screenshots."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -137,6 +174,10 @@ def main() -> None:
             seed_sessions(api, ids["project"])
         shoot(page, f"{base}/sessions", "sessions", ready="session-question")
         shoot_session(page, base, ids["session"], scratch / "work")
+        with server.client() as api:
+            worktree_id = seed_worktree(api, ids["project"], scratch / "work")
+        shoot(page, f"{base}/worktrees/{worktree_id}", "review", ready="review-diff")
+        shoot(page, f"{base}/projects/{ids['project']}/worktrees", "worktrees", ready="worktree-row")
         browser.close()
 
 
