@@ -212,7 +212,7 @@ async def test_twenty_detach_reconnect_cycles_in_a_row(start: Start) -> None:
         term = await HeldTerminal.reconnect(term.socket_path, expect_pid=pid, expect_start_time=started_at)
     last = ticks(term.output_since(0, 1 << 20)[1])[-1]
     seen = await read_until(term.attach(0), rb"tick %d\r\n" % (last + 2))
-    assert ticks(seen) == list(range(last + 3))
+    assert ticks(seen)[: last + 3] == list(range(last + 3))  # a busy machine may deliver a tick more
     await term.stop(grace=1.0)
     await term.collect()
 
