@@ -1,43 +1,82 @@
 """The browser terminal measured in a real browser (Debian chromium) against a real `maestro serve`.
 
-1. Keystroke echo: a key pressed in the page's terminal (`cat` reading, pty echo on) until the character is in
-   xterm.js's buffer (the write callback of the frame that carries it), timed in the page from the keydown event,
-   so the test driver's own latency is excluded; without and then with another session in the same page flooding
-   (`yes`). Targets (issue 12): p50 <= 5 ms, p99 <= 20 ms.
-2. Output throughput: `cat` of a base64 file into the page's terminal, from the command sent until the marker after
+Chromium is driven over the DevTools protocol directly, not through Playwright: Playwright enables DevTools'
+Network domain on every page, and Chromium then copies each WebSocket frame, base64-encoded, to the driver — on
+this machine that took about half of the terminal's output throughput and added to the echo under a flood. A
+browser with DevTools closed does none of that. Each round opens a fresh page on `/terminals` with three fresh
+`/bin/sh` sessions side by side (echo, flood, throughput) and measures, for every variant of the terminal client
+in turn (rounds interleaved, the order rotated):
+
+1. Keystroke echo: a key pressed in a terminal running `cat` (pty echo on) until the echoed character is in
+   xterm.js's buffer (the write callback of the output that carries it), from the key event's own time stamp (so
+   time spent waiting for the page to take the key counts); also until the animation frame that draws it. Without
+   and then with the second session flooding (`yes`). Targets (issue 12): p50 <= 5 ms, p99 <= 20 ms.
+2. Output throughput: `cat` of a base64 file into the third terminal, from the command sent until the marker after
    it is parsed, against xterm.js's own parse rate in the same page: the same bytes, as received, written straight
-   into the same Terminal (the ceiling); interleaved rounds. Target: >= 80% of the ceiling. The longest stall of
-   the page's main thread (a 10 ms interval timer's lateness) is reported for both. Also per round, "delivery":
-   the same command's output over a WebSocket of its own into the page, acknowledged on arrival and not parsed.
-3. Ctrl-C under flood: from the keydown of Ctrl-C in a terminal running `yes` until its last output byte is parsed.
-4. Memory after `--flood-minutes` of a flooding agent in an open tab: server RSS, and the tab's JS heap and
-   renderer RSS (Chrome DevTools Protocol), sampled every 30 s.
-Run: .venv/bin/python bench/ui_terminal.py [--keys 300] [--rounds 5] [--mb 20] [--flood-minutes 10]
+   into the same Terminal (the ceiling). Target: >= 80% of the ceiling. The longest stall of the page's main thread
+   (a 10 ms interval timer's lateness) is reported for both. Also "delivery": the same command's output over a
+   WebSocket of its own into the page, acknowledged on arrival and not parsed.
+3. Ctrl-C under flood: from the Ctrl-C key event in a terminal running `yes` until its last output byte is parsed.
+4. Memory during `--flood-minutes` of `yes` in an open tab, per variant in a browser of its own: server RSS, the
+   tab's JS heap and its renderer's RSS, sampled every 30 s, then after Ctrl-C and a full GC.
+
+A variant is `NAME=CONFIG`: CONFIG is a JSON object set as `window.maestroTerminalConfig` before static/terminal.js
+runs (e.g. `dom={"renderer": "dom"}`), or `file:PATH`, a terminal.js served instead of static/terminal.js (e.g. the
+previous version, for a before/after in one run). Without --variant: the current client as it is.
+Run: .venv/bin/python bench/ui_terminal.py [--rounds 3] [--keys 200] [--mb 20] [--flood-minutes 3] [--variant ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
+import random
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import cpu_seconds, live_server, maestro_env, percentiles, rss_mib, scratch_home, shell_session
-from playwright.sync_api import Page, sync_playwright
+from websockets.sync.client import connect
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
-LINK = "id => window.maestroTerminal.get(id)"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",  # as on the CI machines: WebGL then runs on SwiftShader (the CPU) in the GPU process
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-extensions",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--hide-scrollbars",
+    "--mute-audio",
+]
+VIEWPORT = {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+SESSIONS = ("echo", "flood", "throughput", "delivery")  # the last one is not shown in the page
+STARTED: list[str] = []  # every session this run started, stopped again before the server stops
+ENDED = ("completed", "failed", "stopped", "lost")
 
-# Page-side probes. `link` is static/terminal.js's TerminalLink; listeners run when a frame has been parsed.
+# Page-side probes. `link` is static/terminal.js's TerminalLink; listeners run when output has been parsed.
 SETUP = """() => {
   const links = () => [...document.querySelectorAll('[data-testid="terminal"]')]
     .map(el => window.maestroTerminal.get(Number(el.id.slice(1))));
-  window.__bench = {links};
+  const send = (i, text) => links()[i].send(new TextEncoder().encode(text));
+  window.__bench = {links, send};
   // Main-thread stalls: how late a 10 ms interval fires.
   window.__lag = {max: 0, last: performance.now()};
   setInterval(() => {
@@ -45,45 +84,50 @@ SETUP = """() => {
     window.__lag.max = Math.max(window.__lag.max, now - window.__lag.last - 10);
     window.__lag.last = now;
   }, 10);
+  return links().map(link => link.renderer);
 }"""
 
 ECHO_SETUP = """index => {
   const link = window.__bench.links()[index];
-  window.__echo = {pending: null, samples: []};
+  const echo = window.__echo = {pending: null, parsed: [], drawn: [], dispatch: [], resolve: null, armed: null};
+  echo.arm = () => { echo.armed = new Promise(resolve => echo.resolve = resolve); };
   document.addEventListener('keydown', e => {
-    if (e.key.length === 1 && !e.ctrlKey) window.__echo.pending = {code: e.key.charCodeAt(0), t: performance.now()};
+    if (e.key.length !== 1 || e.ctrlKey) return;
+    echo.pending = {code: e.key.charCodeAt(0), t: e.timeStamp, seen: performance.now()};
   }, true);
   link.listeners.add(bytes => {
-    const p = window.__echo.pending;
+    const p = echo.pending;
     if (p && bytes.includes(p.code)) {
-      window.__echo.samples.push(performance.now() - p.t);
-      window.__echo.pending = null;
+      echo.pending = null;
+      const now = performance.now();
+      echo.parsed.push(now - p.t);
+      echo.dispatch.push(now - p.seen);
+      // xterm.js asked for its frame while parsing; this callback runs after its drawing in that frame.
+      requestAnimationFrame(() => { echo.drawn.push(performance.now() - p.t); echo.resolve(); });
     }
   });
 }"""
 
+# Output throughput. The marker is looked for only near the end of each piece parsed (with the previous piece's
+# tail carried over), so the probe costs nearly nothing per byte.
 LIVE = """async ([index, command, marker]) => {
   const link = window.__bench.links()[index];
   const chunks = [];
-  const codes = [...marker].map(c => c.charCodeAt(0));
-  const hasMarker = bytes => {
-    outer: for (let i = 0; i <= bytes.length - codes.length; i++) {
-      for (let j = 0; j < codes.length; j++) if (bytes[i + j] !== codes[j]) continue outer;
-      return true;
-    }
-    return false;
-  };
+  const decoder = new TextDecoder();
+  let tail = '';
   window.__lag.max = 0;
   return await new Promise(resolve => {
     let started;
     const listener = bytes => {
       chunks.push(bytes);
-      if (hasMarker(bytes)) {
+      const text = tail + decoder.decode(bytes.subarray(Math.max(0, bytes.length - 256)));
+      if (text.includes(marker)) {
         const elapsed = performance.now() - started;
         link.listeners.delete(listener);
         window.__captured = chunks;
         resolve({bytes: chunks.reduce((n, c) => n + c.length, 0), ms: elapsed, lag_ms: window.__lag.max});
       }
+      tail = text.slice(-256);
     };
     link.listeners.add(listener);
     started = performance.now();
@@ -94,6 +138,7 @@ LIVE = """async ([index, command, marker]) => {
 CEILING = """async index => {
   const term = window.__bench.links()[index].term;
   const chunks = window.__captured;
+  window.__captured = null;
   term.reset();
   window.__lag.max = 0;
   return await new Promise(resolve => {
@@ -105,7 +150,7 @@ CEILING = """async index => {
 }"""
 
 # The same command's output over its own WebSocket into the page, acknowledged on arrival and not parsed: what the
-# server, the pty and Chromium's network path deliver when xterm.js takes no CPU (a session not shown in the page).
+# server, the pty and Chromium's network path deliver when xterm.js takes no CPU.
 DELIVERY = """async ([sessionId, command, marker]) => {
   const ws = new WebSocket(`ws://${location.host}/api/v1/sessions/${sessionId}/terminal`);
   ws.binaryType = 'arraybuffer';
@@ -134,189 +179,429 @@ CTRL_C_SETUP = """index => {
   const link = window.__bench.links()[index];
   window.__ctrlc = {pressed: null, last: null};
   document.addEventListener('keydown', e => {
-    if (e.ctrlKey && e.key.toLowerCase() === 'c') window.__ctrlc = {pressed: performance.now(), last: null};
+    if (e.ctrlKey && e.key.toLowerCase() === 'c') window.__ctrlc = {pressed: e.timeStamp, last: null};
   }, true);
   link.listeners.add(() => { if (window.__ctrlc.pressed !== null) window.__ctrlc.last = performance.now(); });
 }"""
 
+WAIT_FOR = """([source, arg, timeout]) => new Promise((resolve, reject) => {
+  const predicate = eval(source), started = performance.now();
+  (function poll() {
+    let value;
+    try { value = predicate(arg); } catch (e) {}
+    if (value) resolve(value);
+    else if (performance.now() - started > timeout) reject(new Error('timed out waiting for ' + source));
+    else setTimeout(poll, 50);
+  })();
+})"""
 
-def type_command(page: Page, index: int, text: str) -> None:
-    page.get_by_test_id("terminal").nth(index).click()
-    page.keyboard.type(text)
+
+class Cdp:
+    """One DevTools protocol connection to the browser; page sessions are flattened into it (by session id)."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.last_id = 0
+        self.results: dict[int, dict] = {}
+        self.handlers: dict[str, Callable[[dict, str | None], None]] = {}
+
+    def post(self, method: str, params: dict | None = None, session: str | None = None) -> int:
+        """Send a command without waiting; returns its id for `wait`."""
+        self.last_id += 1
+        message: dict = {"id": self.last_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        self.ws.send(json.dumps(message))
+        return self.last_id
+
+    def wait(self, command_id: int, timeout: float = 120) -> dict:
+        """The result of a posted command; events that arrive meanwhile go to their handlers."""
+        deadline = time.monotonic() + timeout
+        while command_id not in self.results:
+            message = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if "id" in message:
+                self.results[message["id"]] = message
+            elif handler := self.handlers.get(message.get("method", "")):
+                handler(message.get("params", {}), message.get("sessionId"))
+        message = self.results.pop(command_id)
+        if "error" in message:
+            raise RuntimeError(f"DevTools: {message['error']}")
+        return message.get("result", {})
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 120) -> dict:
+        return self.wait(self.post(method, params, session), timeout)
 
 
-def received(page: Page, index: int) -> int:
-    return page.evaluate("i => window.__bench.links()[i].received", index)
+@contextlib.contextmanager
+def chromium() -> Iterator[Cdp]:
+    """A headless Chromium with a scratch profile, and a DevTools connection to it."""
+    profile = Path(tempfile.mkdtemp(prefix="bench-chromium-"))
+    command = [CHROMIUM, *ARGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("chromium did not start")
+            time.sleep(0.05)
+        port, path = port_file.read_text().splitlines()[:2]
+        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None, compression=None, open_timeout=30) as ws:
+            cdp = Cdp(ws)
+            try:
+                yield cdp
+            finally:
+                with contextlib.suppress(Exception):
+                    cdp.send("Browser.close", timeout=10)
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
-def echo_latency(page: Page, index: int, keys: int) -> dict:
-    """Press `keys` keys one at a time into `cat` in terminal `index`; each sample is keydown → echo parsed."""
-    page.evaluate("() => { window.__echo.samples = []; }")
-    page.get_by_test_id("terminal").nth(index).click()
+LETTERS = {c: {"key": c, "code": f"Key{c.upper()}", "windowsVirtualKeyCode": ord(c.upper())} for c in "abcdefghij"}
+
+
+class Tab:
+    """One page, driven over its own DevTools session (no Network domain: nothing copies the page's traffic)."""
+
+    def __init__(self, cdp: Cdp) -> None:
+        self.cdp = cdp
+        self.target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = cdp.send("Target.attachToTarget", {"targetId": self.target, "flatten": True})["sessionId"]
+        self.send("Page.enable")
+        self.send("Emulation.setDeviceMetricsOverride", VIEWPORT)
+        self.send("Emulation.setFocusEmulationEnabled", {"enabled": True})  # a focused page, as Playwright's
+
+    def send(self, method: str, params: dict | None = None, timeout: float = 120) -> dict:
+        return self.cdp.send(method, params, self.session, timeout)
+
+    def serve_instead(self, url_part: str, body: bytes) -> None:
+        """Answer requests whose URL contains `url_part` with `body` (a script) instead of the server's file."""
+        self.send("Fetch.enable", {"patterns": [{"urlPattern": f"*{url_part}*", "requestStage": "Request"}]})
+
+        def paused(params: dict, session: str | None) -> None:
+            if session != self.session:
+                return
+            headers = [{"name": "Content-Type", "value": "text/javascript"}]
+            answer = {"requestId": params["requestId"], "responseCode": 200, "responseHeaders": headers}
+            self.cdp.post("Fetch.fulfillRequest", answer | {"body": base64.b64encode(body).decode()}, self.session)
+
+        self.cdp.handlers["Fetch.requestPaused"] = paused
+
+    def before_scripts(self, source: str) -> None:
+        """Run `source` in every document this page loads, before its own scripts."""
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+
+    def goto(self, url: str, timeout: float = 30) -> None:
+        """Navigate and wait until the new document (after redirects) has loaded."""
+        self.evaluate("() => { window.__leaving = true; }")
+        self.send("Page.navigate", {"url": url})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError):
+                if self.evaluate("() => !window.__leaving && document.readyState === 'complete'"):
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{url} did not load")
+
+    def evaluate(self, fn: str, arg: object = None, timeout: float = 120) -> object:
+        """Call the JS function `fn` with `arg` in the page; the (awaited) result, by value."""
+        params = {"expression": f"({fn})({json.dumps(arg)})", "awaitPromise": True, "returnByValue": True}
+        result = self.send("Runtime.evaluate", params, timeout)
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            raise RuntimeError(details.get("exception", {}).get("description") or details.get("text"))
+        return result["result"].get("value")
+
+    def wait_for(self, predicate: str, arg: object = None, timeout_s: float = 60) -> object:
+        """Wait in the page until the JS function `predicate(arg)` returns something truthy."""
+        return self.evaluate(WAIT_FOR, [predicate, arg, timeout_s * 1000], timeout=timeout_s + 10)
+
+    def key_down(self, char: str) -> None:
+        """A letter key pressed, as a keyboard sends it (keydown, keypress, input)."""
+        self.send("Input.dispatchKeyEvent", {"type": "keyDown", **LETTERS[char], "text": char, "unmodifiedText": char})
+
+    def key_up(self, char: str) -> None:
+        self.send("Input.dispatchKeyEvent", {"type": "keyUp", **LETTERS[char]})
+
+    def ctrl_c(self) -> None:
+        control = {"key": "Control", "code": "ControlLeft", "windowsVirtualKeyCode": 17, "location": 1}
+        c = {"key": "c", "code": "KeyC", "windowsVirtualKeyCode": 67, "modifiers": 2}
+        self.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", "modifiers": 2, **control})
+        self.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", **c})
+        self.send("Input.dispatchKeyEvent", {"type": "keyUp", **c})
+        self.send("Input.dispatchKeyEvent", {"type": "keyUp", **control})
+
+    def memory(self, *, collect: bool = False) -> dict:
+        """The tab's JS heap and its renderer's RSS (MiB; the largest renderer: the browser shows only this tab).
+        `collect` forces a full GC first."""
+        if collect:
+            self.send("HeapProfiler.collectGarbage")
+            time.sleep(2)
+        self.send("Performance.enable")
+        metrics = {m["name"]: m["value"] for m in self.send("Performance.getMetrics")["metrics"]}
+        processes = self.cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+        renderers = [p["id"] for p in processes if p["type"] == "renderer" and Path(f"/proc/{p['id']}").exists()]
+        return {
+            "js_heap_MiB": round(metrics["JSHeapUsedSize"] / 2**20, 1),
+            "renderer_rss_MiB": round(max(rss_mib(pid) for pid in renderers), 1),
+        }
+
+    def close(self) -> None:
+        self.cdp.send("Target.closeTarget", {"targetId": self.target})
+
+
+@dataclass
+class Variant:
+    """A version of the terminal client: a config for static/terminal.js, or another terminal.js altogether."""
+
+    name: str
+    config: dict | None = None
+    script: bytes | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        name, _, spec = text.partition("=")
+        if spec.startswith("file:"):
+            return cls(name, script=Path(spec[5:]).read_bytes())
+        return cls(name, config=json.loads(spec or "{}"))
+
+
+def browser_cpu_s(cdp: Cdp) -> float:
+    """CPU seconds used so far by every process of the browser."""
+    return sum(p["cpuTime"] for p in cdp.send("SystemInfo.getProcessInfo")["processInfo"])
+
+
+def open_terminals(cdp: Cdp, server, work: Path, variant: Variant) -> tuple[Tab, list[str]]:
+    """Fresh sessions and a fresh page showing the first three side by side; the page and all the session ids."""
+    ids = [shell_session(server, name, str(work)) for name in SESSIONS]
+    STARTED.extend(ids)
+    tab = Tab(cdp)
+    if variant.script is not None:
+        tab.serve_instead("/static/terminal.js", variant.script)
+    if variant.config is not None:
+        tab.before_scripts(f"window.maestroTerminalConfig = {json.dumps(variant.config)};")
+    tab.goto(f"{server.url}?token={server.token}")
+    tab.goto(f"{server.url}terminals?ids={','.join(ids[:3])}")
+    tab.wait_for("() => document.querySelectorAll('[data-testid=terminal-state][data-state=connected]').length === 3")
+    tab.wait_for("() => window.maestroTerminal.get !== undefined")
+    time.sleep(1)  # the renderer addon loads after the terminal connects
+    tab.evaluate(SETUP)
+    return tab, ids
+
+
+def close_terminals(tab: Tab, server, ids: list[str]) -> None:
+    tab.close()
+    stop_sessions(server, ids)
+
+
+def stop_sessions(server, ids: list[str]) -> None:
+    """Stop these sessions (a session's holder would keep its shell running after the server stops)."""
+    with server.client() as api:
+        for session_id in ids:
+            if api.get(f"/api/v1/sessions/{session_id}").json().get("status") not in ENDED:
+                api.post(f"/api/v1/sessions/{session_id}/stop")
+
+
+def received(tab: Tab, index: int) -> int:
+    return tab.evaluate("i => window.__bench.links()[i].received", index)
+
+
+def focus(tab: Tab, index: int) -> None:
+    tab.evaluate("i => window.__bench.links()[i].term.focus()", index)
+
+
+def echo_latency(tab: Tab, index: int, keys: int, rng: random.Random) -> dict[str, list[float]]:
+    """Press `keys` letters one at a time into `cat` in terminal `index`, at random intervals (15-60 ms, so keys
+    fall anywhere in the frame cycle, as a person's do), each released once its echo is drawn (a person holds a key
+    longer than that: a key released at once would put its keyup in the echo's way, which typing does not do);
+    samples in ms per key."""
+    tab.evaluate("() => { for (const k of ['parsed', 'drawn', 'dispatch']) window.__echo[k] = []; }")
+    focus(tab, index)
     for i in range(keys):
-        page.keyboard.press("abcdefghij"[i % 10])
-        page.wait_for_function("n => window.__echo.samples.length >= n", arg=i + 1)
-    return percentiles(page.evaluate("window.__echo.samples"))
+        char = "abcdefghij"[i % 10]
+        tab.evaluate("() => window.__echo.arm()")
+        tab.key_down(char)
+        tab.evaluate("() => window.__echo.armed", timeout=30)
+        tab.key_up(char)
+        time.sleep(rng.uniform(0.015, 0.06))
+    return tab.evaluate(
+        "() => ({parsed: window.__echo.parsed, drawn: window.__echo.drawn, dispatch: window.__echo.dispatch})"
+    )
 
 
-def ctrl_c_under_flood(page: Page, index: int, rounds: int) -> dict:
-    """Start `yes`, let it flood, press Ctrl-C; keydown → the last output byte parsed (the output then stops)."""
-    samples = []
-    for _ in range(rounds):
-        type_command(page, index, "yes\n")
-        start = received(page, index)
-        page.wait_for_function(
-            "([i, n]) => window.__bench.links()[i].received > n + 3e6", arg=[index, start], timeout=60_000
-        )
-        page.keyboard.press("Control+C")
-        quiet_since, last = time.monotonic(), received(page, index)
-        while time.monotonic() - quiet_since < 1.0:  # one second without output: it stopped
-            time.sleep(0.1)
-            now = received(page, index)
-            if now != last:
-                quiet_since, last = time.monotonic(), now
-        state = page.evaluate("window.__ctrlc")
-        samples.append(state["last"] - state["pressed"])
-    return percentiles(samples)
+def wait_quiet(tab: Tab, index: int, quiet_s: float = 1.0) -> None:
+    """Wait until terminal `index` has received nothing for `quiet_s`."""
+    quiet_since, last = time.monotonic(), received(tab, index)
+    while time.monotonic() - quiet_since < quiet_s:
+        time.sleep(0.1)
+        now = received(tab, index)
+        if now != last:
+            quiet_since, last = time.monotonic(), now
 
 
-def browser_cpu_s(cdp_browser) -> float:
-    """CPU seconds used so far by every process of the browser (CDP SystemInfo)."""
-    return sum(p["cpuTime"] for p in cdp_browser.send("SystemInfo.getProcessInfo")["processInfo"])
+def ctrl_c_under_flood(tab: Tab, index: int) -> float:
+    """Start `yes`, let it flood, press Ctrl-C; ms from the key event to the last output byte parsed."""
+    tab.evaluate("i => window.__bench.send(i, 'yes\\n')", index)
+    start = received(tab, index)
+    tab.wait_for("([i, n]) => window.__bench.links()[i].received > n + 3e6", [index, start])
+    focus(tab, index)
+    tab.ctrl_c()
+    wait_quiet(tab, index)
+    state = tab.evaluate("() => window.__ctrlc")
+    return state["last"] - state["pressed"]
 
 
-def renderer_memory(page: Page, cdp_browser, *, collect: bool = False) -> dict:
-    """The tab's JS heap (CDP Performance) and its renderer's RSS (MiB): the largest renderer process, as the
-    browser runs only this tab (CDP does not say which renderer is whose). `collect` forces a full GC first."""
-    session = page.context.new_cdp_session(page)
-    if collect:
-        session.send("HeapProfiler.collectGarbage")
-        time.sleep(2)
-    session.send("Performance.enable")
-    metrics = {m["name"]: m["value"] for m in session.send("Performance.getMetrics")["metrics"]}
-    session.detach()
-    processes = cdp_browser.send("SystemInfo.getProcessInfo")["processInfo"]
-    renderers = [p["id"] for p in processes if p["type"] == "renderer" and Path(f"/proc/{p['id']}").exists()]
+def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, args, rng: random.Random) -> dict:
+    """One page of this variant: echo idle and under a flood, one throughput round, Ctrl-C under flood."""
+    tab, ids = open_terminals(cdp, server, work, variant)
+    out: dict = {"renderers": tab.evaluate("() => window.__bench.links().map(link => link.renderer)")}
+    tab.evaluate(ECHO_SETUP, 0)
+    tab.evaluate(CTRL_C_SETUP, 1)
+    tab.evaluate("() => window.__bench.send(0, 'exec cat\\n')")
+    tab.wait_for("() => window.__bench.links()[0].received > 0")
+    time.sleep(0.5)
+    echo_latency(tab, 0, 10, rng)  # warm-up
+    out["echo"] = echo_latency(tab, 0, args.keys, rng)
+
+    tab.evaluate("() => window.__bench.send(1, 'yes\\n')")
+    tab.wait_for("() => window.__bench.links()[1].received > 3e6")
+    tab.evaluate("() => { window.__lag.max = 0; }")
+    before, t0 = received(tab, 1), time.monotonic()
+    out["echo_flood"] = echo_latency(tab, 0, args.keys, rng)
+    out["flood_MB_per_s_during_echo"] = (received(tab, 1) - before) / (time.monotonic() - t0) / 1e6
+    out["max_stall_ms_while_flooding"] = tab.evaluate("() => window.__lag.max")
+    focus(tab, 1)
+    tab.ctrl_c()
+    wait_quiet(tab, 1)
+
+    tab.evaluate("() => window.__bench.send(2, 'stty -echo\\n')")
+    time.sleep(0.3)
+    command = f"cat {data}; echo __DO''NE__\n"
+    cpu = cpu_seconds(server.proc.pid), browser_cpu_s(cdp)
+    live = tab.evaluate(LIVE, [2, command, "__DONE__"])
+    server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
+    ceiling = tab.evaluate(CEILING, 2)
+    delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
+    out["throughput"] = {
+        "live_MB_per_s": live["bytes"] / live["ms"] / 1e3,
+        "ceiling_MB_per_s": ceiling["bytes"] / ceiling["ms"] / 1e3,
+        "ratio": (live["bytes"] / live["ms"]) / (ceiling["bytes"] / ceiling["ms"]),
+        "live_vs_delivery": (live["bytes"] / live["ms"]) / (delivery["bytes"] / delivery["ms"]),
+        "delivery_MB_per_s": delivery["bytes"] / delivery["ms"] / 1e3,
+        "MB": live["bytes"] / 1e6,
+        "live_server_cpu_s": server_cpu,
+        "live_browser_cpu_s": browser_cpu,
+        "live_max_stall_ms": live["lag_ms"],
+        "ceiling_max_stall_ms": ceiling["lag_ms"],
+    }
+    out["ctrl_c_ms"] = [ctrl_c_under_flood(tab, 1) for _ in range(args.ctrl_c)]
+    close_terminals(tab, server, ids)
+    return out
+
+
+def summarize(rounds: list[dict]) -> dict:
+    """Pooled echo percentiles, medians (and ranges) of the throughput rounds, Ctrl-C percentiles."""
+
+    def pooled(key: str, kind: str) -> dict:
+        samples = [s for r in rounds for s in r[key][kind]]
+        return {k: round(v, 1) for k, v in percentiles(samples).items()} if samples else {}
+
+    ctrl_c = [s for r in rounds for s in r["ctrl_c_ms"]]
+    throughput = {}
+    for key in rounds[0]["throughput"]:
+        values = [r["throughput"][key] for r in rounds]
+        digits = 3 if key in ("ratio", "live_vs_delivery") else 2
+        throughput[key] = {
+            "median": round(statistics.median(values), digits),
+            "rounds": [round(v, digits) for v in values],
+        }
     return {
-        "js_heap_MiB": round(metrics["JSHeapUsedSize"] / 2**20, 1),
-        "renderer_rss_MiB": round(max(rss_mib(pid) for pid in renderers), 1),
+        "renderers": rounds[0]["renderers"],
+        "echo_parsed_ms": pooled("echo", "parsed"),
+        "echo_drawn_ms": pooled("echo", "drawn"),
+        "echo_parsed_ms_from_dispatch": pooled("echo", "dispatch"),
+        "echo_p50_per_round": [round(statistics.median(r["echo"]["parsed"]), 1) for r in rounds],
+        "echo_parsed_ms_while_another_session_floods": pooled("echo_flood", "parsed"),
+        "echo_drawn_ms_while_another_session_floods": pooled("echo_flood", "drawn"),
+        "echo_flood_p50_per_round": [round(statistics.median(r["echo_flood"]["parsed"]), 1) for r in rounds],
+        "echo_flood_p99_per_round": [round(percentiles(r["echo_flood"]["parsed"])["p99"], 1) for r in rounds],
+        "flood_MB_per_s_during_echo": round(statistics.median(r["flood_MB_per_s_during_echo"] for r in rounds), 2),
+        "max_stall_ms_while_flooding": round(max(r["max_stall_ms_while_flooding"] for r in rounds)),
+        "throughput": throughput,
+        "ctrl_c_under_flood_ms": {k: round(v) for k, v in percentiles(ctrl_c).items()} if ctrl_c else {},
     }
 
 
-def flood_memory(page: Page, server, cdp_browser, index: int, minutes: float) -> dict:
-    """`yes` in terminal `index` for `minutes`; memory sampled every 30 s (and the bytes that went through)."""
-    type_command(page, index, "yes\n")
-    started, samples = time.monotonic(), []
-    first_bytes = received(page, index)
-    while True:
-        elapsed = time.monotonic() - started
-        samples.append(
-            {"t_s": round(elapsed), "server_rss_MiB": round(rss_mib(server.proc.pid), 1)}
-            | renderer_memory(page, cdp_browser)
-        )
-        print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
-        if elapsed >= minutes * 60:
-            break
-        time.sleep(min(30.0, minutes * 60 - elapsed))
-    total = received(page, index) - first_bytes
-    page.get_by_test_id("terminal").nth(index).click()
-    page.keyboard.press("Control+C")
-    page.wait_for_timeout(1000)
-    after_gc = {"server_rss_MiB": round(rss_mib(server.proc.pid), 1)} | renderer_memory(page, cdp_browser, collect=True)
-    return {"minutes": minutes, "MB_through": round(total / 1e6), "samples": samples, "stopped_then_full_gc": after_gc}
+def flood_memory(server, work: Path, variant: Variant, minutes: float) -> dict:
+    """`yes` for `minutes` in the second terminal of a fresh page in a browser of its own; memory every 30 s."""
+    with chromium() as cdp:
+        tab, ids = open_terminals(cdp, server, work, variant)
+        tab.evaluate("() => window.__bench.send(1, 'yes\\n')")
+        started, samples = time.monotonic(), []
+        first = received(tab, 1)
+        while True:
+            elapsed = time.monotonic() - started
+            samples.append({"t_s": round(elapsed), "server_rss_MiB": round(rss_mib(server.proc.pid), 1)} | tab.memory())
+            print(json.dumps({"variant": variant.name} | samples[-1]), file=sys.stderr, flush=True)
+            if elapsed >= minutes * 60:
+                break
+            time.sleep(min(30.0, minutes * 60 - elapsed))
+        through = received(tab, 1) - first
+        focus(tab, 1)
+        tab.ctrl_c()
+        wait_quiet(tab, 1)
+        after = {"server_rss_MiB": round(rss_mib(server.proc.pid), 1)} | tab.memory(collect=True)
+        close_terminals(tab, server, ids)
+    return {"minutes": minutes, "MB_through": round(through / 1e6), "samples": samples, "stopped_then_full_gc": after}
 
 
 def main() -> None:
-    """Run every measurement and print the figures as JSON (rounds on stderr as they finish)."""
+    """Run every measurement for every variant and print the figures as JSON (rounds on stderr as they finish)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--keys", type=int, default=300, help="keystrokes per echo measurement")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved throughput rounds")
+    parser.add_argument("--keys", type=int, default=200, help="keystrokes per echo measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (a fresh page each)")
     parser.add_argument("--mb", type=int, default=20, help="MB of random bytes, base64-encoded, per round")
-    parser.add_argument("--flood-minutes", type=float, default=10.0, help="memory test duration (0 skips it)")
+    parser.add_argument("--ctrl-c", type=int, default=2, help="Ctrl-C under flood measurements per round")
+    parser.add_argument("--flood-minutes", type=float, default=3.0, help="memory test per variant (0 skips it)")
+    parser.add_argument("--variant", action="append", default=[], help="NAME=JSON-config or NAME=file:terminal.js")
     args = parser.parse_args()
+    variants = [Variant.parse(v) for v in args.variant] or [Variant("current", config={})]
     home = scratch_home()
     work = home.parent / "work"
     work.mkdir(parents=True)
     data = work / "data.b64"
     data.write_bytes(base64.encodebytes(os.urandom(args.mb * 1_000_000)))  # 76-column lines, like `base64`
-    result: dict = {"browser": "chromium (headless)", "shell": "/bin/sh"}
+    rng = random.Random(12)
+    per_variant: dict[str, list[dict]] = {v.name: [] for v in variants}
+    result: dict = {"browser": "chromium (headless, DevTools protocol without the Network domain)", "shell": "/bin/sh"}
     try:
-        with live_server(home, env=maestro_env(home, SHELL="/bin/sh")) as server, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-            cdp_browser = browser.new_browser_cdp_session()
-            ids = [shell_session(server, name, str(work)) for name in ("echo", "flood", "throughput")]
-            unseen = shell_session(server, "delivery", str(work))
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{server.url}?token={server.token}")
-            page.goto(f"{server.url}terminals?ids={','.join(ids)}")
-            for i in range(3):
-                page.get_by_test_id("terminal-state").nth(i).and_(page.locator("[data-state=connected]")).wait_for()
-            page.evaluate(SETUP)
-            page.evaluate(ECHO_SETUP, 0)
-            page.evaluate(CTRL_C_SETUP, 1)
-            type_command(page, 0, "exec cat\n")
-            page.wait_for_timeout(500)
-            echo_latency(page, 0, 20)  # warm-up
-            result["echo_ms"] = echo_latency(page, 0, args.keys)
-            type_command(page, 1, "yes\n")
-            page.wait_for_function("() => window.__bench.links()[1].received > 3e6", timeout=60_000)
-            page.evaluate("() => { window.__lag.max = 0; }")
-            result["echo_ms_while_another_session_floods"] = echo_latency(page, 0, args.keys)
-            result["max_main_thread_stall_ms_while_flooding"] = round(page.evaluate("window.__lag.max"))
-            before, t0 = received(page, 1), time.monotonic()
-            page.wait_for_timeout(2000)
-            result["flood_MB_per_s_during_echo"] = round(
-                (received(page, 1) - before) / (time.monotonic() - t0) / 1e6, 1
-            )
-            page.get_by_test_id("terminal").nth(1).click()
-            page.keyboard.press("Control+C")
-            page.wait_for_timeout(1000)
-
-            type_command(page, 2, "stty -echo\n")
-            page.wait_for_timeout(300)
-            rounds = []
-            command = f"cat {data}; echo __DO''NE__\n"
-            for _ in range(args.rounds):
-                cpu = cpu_seconds(server.proc.pid), browser_cpu_s(cdp_browser)
-                live = page.evaluate(LIVE, [2, command, "__DONE__"])
-                live_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp_browser) - cpu[1]
-                ceiling = page.evaluate(CEILING, 2)
-                delivery = page.evaluate(DELIVERY, [unseen, f"stty -echo; {command}", "__DONE__"])
-                entry = {
-                    "live_MB_per_s": round(live["bytes"] / live["ms"] / 1e3, 2),
-                    "ceiling_MB_per_s": round(ceiling["bytes"] / ceiling["ms"] / 1e3, 2),
-                    "delivery_MB_per_s": round(delivery["bytes"] / delivery["ms"] / 1e3, 2),
-                    "MB": round(live["bytes"] / 1e6, 1),
-                    "live_server_cpu_s": round(live_cpu[0], 2),
-                    "live_browser_cpu_s": round(live_cpu[1], 2),
-                    "live_max_stall_ms": round(live["lag_ms"]),
-                    "ceiling_max_stall_ms": round(ceiling["lag_ms"]),
-                }
-                entry["ratio"] = round(entry["live_MB_per_s"] / entry["ceiling_MB_per_s"], 3)
-                rounds.append(entry)
-                print(json.dumps(entry), file=sys.stderr, flush=True)
-                page.evaluate("() => { window.__captured = null; }")
-            result["throughput_rounds"] = rounds
-            result["throughput_median"] = {
-                key: statistics.median(r[key] for r in rounds)
-                for key in (
-                    "live_MB_per_s",
-                    "ceiling_MB_per_s",
-                    "delivery_MB_per_s",
-                    "ratio",
-                    "live_server_cpu_s",
-                    "live_browser_cpu_s",
-                    "live_max_stall_ms",
-                    "ceiling_max_stall_ms",
-                )
-            }
-            result["ctrl_c_under_flood_ms"] = ctrl_c_under_flood(page, 1, 5)
-            result["memory_before_flood"] = {"server_rss_MiB": round(rss_mib(server.proc.pid), 1)} | renderer_memory(
-                page, cdp_browser
-            )
-            if args.flood_minutes > 0:
-                result["memory_flood"] = flood_memory(page, server, cdp_browser, 1, args.flood_minutes)
-            browser.close()
+        with live_server(home, env=maestro_env(home, SHELL="/bin/sh")) as server, chromium() as cdp:
+            try:
+                for r in range(args.rounds):
+                    for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
+                        figures = measure_round(cdp, server, work, data, variant, args, rng)
+                        per_variant[variant.name].append(figures)
+                        brief = {
+                            "round": r,
+                            "variant": variant.name,
+                            "echo_p50": statistics.median(figures["echo"]["parsed"]),
+                            "flood_echo_p50": statistics.median(figures["echo_flood"]["parsed"]),
+                            "flood_echo_p99": percentiles(figures["echo_flood"]["parsed"])["p99"],
+                        } | {k: round(v, 3) for k, v in figures["throughput"].items()}
+                        print(json.dumps(brief), file=sys.stderr, flush=True)
+                result["load_average"] = os.getloadavg()
+                result["variants"] = {name: summarize(rounds) for name, rounds in per_variant.items() if rounds}
+                if args.flood_minutes > 0:
+                    result["memory_flood"] = {
+                        v.name: flood_memory(server, work, v, args.flood_minutes) for v in variants
+                    }
+            finally:
+                stop_sessions(server, STARTED)
     finally:
         shutil.rmtree(home.parent, ignore_errors=True)  # recordings of the floods
     print(json.dumps(result, indent=2))

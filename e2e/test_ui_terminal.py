@@ -318,7 +318,9 @@ def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser:
         pid_line = next(line for line in screen(terminal) if line.startswith("pid-"))
         server.stop(signal.SIGKILL)  # a crash: the shell's holder keeps it and its terminal
         expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
-        server = start_server(home, "--port", str(server.port), env=env)
+        with page.expect_navigation(timeout=2 * WAIT):  # NiceGUI reloads a page whose server is a new process
+            server = start_server(home, "--port", str(server.port), env=env)
+        live(page)
         connected(page)
         type_into(page, terminal, "echo after-$((2+2)); echo pid-$$\n")
         wait_line(page, terminal, "after-4")

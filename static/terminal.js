@@ -2,9 +2,13 @@
 //
 // The page calls `maestroTerminal.attach(elementId, sessionId, stateId)` (ui/components/terminal.py). Terminal bytes
 // travel only over /api/v1/sessions/{id}/terminal (docs/api.md), never over NiceGUI's socket:
-// - binary frames both ways; output is acknowledged once xterm.js has parsed it (flow control: the server stops
-//   reading the pty while this tab holds more than 1 MiB unacknowledged, so a flooding program blocks instead of
-//   freezing the tab), handed to xterm.js in small pieces a little ahead of its parser;
+// - binary frames both ways; flow control by acknowledgements: up to 512 KiB is acknowledged on arrival, the rest
+//   once xterm.js has parsed it, and the server stops reading the pty while 1 MiB more is unacknowledged, so a
+//   flooding program blocks instead of freezing the tab (and this tab never holds more than about 1.5 MiB);
+// - output is handed to xterm.js in slices of about 4 ms of parsing, one task each, so a flooding terminal never
+//   holds the page for long; right after a key, the other terminals of the page wait for its echo;
+// - drawn by xterm.js's WebGL renderer (static/vendor/) where a GPU draws WebGL, else by its DOM renderer (also
+//   the fallback when WebGL fails or its context is lost);
 // - Ctrl-C (or Ctrl-\) during a flood skips the output still waiting to be drawn, as a tty flushes on interrupt;
 // - the terminal fits its container and tells the server its size (`resize`);
 // - after a dropped connection it reconnects by itself with `?offset=N` (the next byte it has not received), so
@@ -23,13 +27,89 @@
   const RETRY_FIRST_MS = 250;
   const RETRY_MAX_MS = 2000;
   const HIDDEN_DETACH_MS = 3000;
-  const LOOKAHEAD = 64 * 1024; // output handed to xterm.js ahead of its parser; the rest waits here
-  const PIECE = 16 * 1024; // xterm.js parses one write at a time: a 256 KiB frame of `yes` would hold the page ~0.1 s
   const FLUSH_ABOVE = 256 * 1024; // Ctrl-C with more than this waiting skips it, as a tty flushes on interrupt
   const INTERRUPT = /[\x03\x1c]/; // Ctrl-C, Ctrl-\
-  const ACK_BATCH = 64 * 1024; // acknowledge parsed output in batches (and whenever everything is parsed)
+  // Benchmarks and diagnostics may set window.maestroTerminalConfig before this script runs.
+  const CONFIG = Object.assign(
+    {
+      // "auto": WebGL where the GPU draws it, else the DOM renderer. "webgl" also takes WebGL drawn in software
+      // (SwiftShader: measured several times slower on text-heavy output, though its memory stays flat); "dom".
+      renderer: "auto",
+      sliceMs: 4, // parse time of one slice: what a key or an echo in another terminal waits for a flooding one
+      firstSlice: 16 * 1024, // bytes in a slice before the parse rate of this output is known
+      maxSlice: 256 * 1024,
+      ackBatch: 64 * 1024, // acknowledge parsed output in batches (and whenever everything is parsed)
+      cushion: 512 * 1024, // output acknowledged on arrival, before it is parsed (the server pauses at 1 MiB)
+      holdMs: 50, // after a key, other terminals hold their output this long at most, until its echo is parsed
+    },
+    window.maestroTerminalConfig || {},
+  );
+  const MIN_SLICE = 1024;
   const encoder = new TextEncoder();
   const links = new Map(); // element id -> TerminalLink
+  const scriptBase = document.currentScript ? document.currentScript.src : location.href;
+  const WEBGL_ADDON = "vendor/xterm-addon-webgl-0.18.0/addon-webgl.js"; // @xterm/addon-webgl for xterm.js 5.5
+  let webglAddon = null; // promise of the addon's class (null: none), probed and loaded once per page
+
+  // The terminal typed into last: until its next output is parsed (at most CONFIG.holdMs) the other terminals of
+  // the page hold theirs back, so a flood next to it does not delay the echo.
+  const typing = { link: null, timer: null };
+  const held = new Set();
+  function typedInto(link) {
+    if (!CONFIG.holdMs) return;
+    typing.link = link;
+    clearTimeout(typing.timer);
+    typing.timer = setTimeout(releaseHeld, CONFIG.holdMs);
+  }
+  function releaseHeld() {
+    typing.link = null;
+    clearTimeout(typing.timer);
+    for (const link of held) nextTask(() => link.pump());
+    held.clear();
+  }
+
+  // One task per slice: a message posted to ourselves runs after the tasks already queued (a WebSocket message,
+  // a key) and, unlike a timer, is never clamped to 4 ms when chained.
+  const slices = [];
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => slices.shift()();
+  function nextTask(fn) {
+    slices.push(fn);
+    channel.port2.postMessage(null);
+  }
+
+  // The WebGL addon's class when this browser can draw with WebGL2 (on the GPU unless `software`), else null.
+  function webglRenderer(software) {
+    if (!webglAddon) {
+      webglAddon = !webglContext(software)
+        ? Promise.resolve(null)
+        : new Promise((resolve) => {
+            const script = document.createElement("script");
+            script.src = new URL(WEBGL_ADDON, scriptBase).href;
+            script.onload = () => resolve((window.WebglAddon || {}).WebglAddon || null);
+            script.onerror = () => resolve(null);
+            document.head.appendChild(script);
+          });
+    }
+    return webglAddon;
+  }
+
+  // A probe context, given back at once. Chromium hands out SwiftShader (the CPU) when there is no usable GPU,
+  // even to failIfMajorPerformanceCaveat; the renderer's name tells.
+  const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+  function webglContext(software) {
+    try {
+      const gl = document.createElement("canvas").getContext("webgl2", { failIfMajorPerformanceCaveat: !software });
+      if (!gl) return false;
+      const info = gl.getExtension("WEBGL_debug_renderer_info");
+      const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+      const lose = gl.getExtension("WEBGL_lose_context");
+      if (lose) lose.loseContext();
+      return software || !SOFTWARE_GL.test(name);
+    } catch {
+      return false;
+    }
+  }
 
   function dim(text) {
     return `\r\n\x1b[2m[${text}]\x1b[0m\r\n`;
@@ -45,17 +125,21 @@
       this.retryMs = RETRY_FIRST_MS;
       this.ended = false;
       this.disposed = false;
-      this.unacked = 0; // parsed output bytes not acknowledged yet
+      this.unacked = 0; // output bytes to acknowledge in the next ack
+      this.credit = 0; // output bytes acknowledged on arrival and not parsed yet (at most CONFIG.cushion)
       this.received = 0; // output bytes received (diagnostics and benchmarks)
       this.parsed = 0; // output bytes done with: parsed by xterm.js, or skipped after Ctrl-C (all acknowledged)
       this.skipped = 0;
       this.frames = 0;
-      // Output (and notes about it) not yet handed to xterm.js, in order: [data, output bytes, the socket they came
-      // over]; notes count 0 output bytes.
+      // Output (and notes about it) not yet handed to xterm.js, in order: {data, length: its output bytes (0 for a
+      // note), ws: the socket it came over, early: its bytes acknowledged on arrival}.
       this.queue = [];
       this.queued = 0; // output bytes in the queue
-      this.inXterm = 0; // bytes handed to xterm.js that it has not parsed yet
-      this.listeners = new Set(); // benchmarks: functions called with each output frame after it is parsed
+      this.inXterm = 0; // writes handed to xterm.js that it has not parsed yet (one slice at a time)
+      this.rate = CONFIG.firstSlice / CONFIG.sliceMs; // recent parse rate, bytes per ms: sizes the next slice
+      this.sliceStart = 0;
+      this.renderer = "dom";
+      this.listeners = new Set(); // benchmarks: functions called with each piece of output after it is parsed
     }
 
     async start() {
@@ -71,6 +155,7 @@
       }, 2000);
       this.onVisibility = () => this.visibilityChanged();
       document.addEventListener("visibilitychange", this.onVisibility);
+      await this.useRenderer(CONFIG.renderer);
     }
 
     // A hidden tab's timers are throttled, so xterm.js would parse slowly and, through flow control, slow the
@@ -114,6 +199,31 @@
       return term;
     }
 
+    // xterm.js's DOM renderer rebuilds the rows it draws as elements on every frame: under a flood the garbage
+    // grows the tab's memory until a full collection, which Chromium may not run for many minutes. The WebGL
+    // renderer draws into one canvas (flat memory) and, on a GPU, faster. Output flows meanwhile: the DOM
+    // renderer draws until the addon is loaded, and again if WebGL fails or its context is lost.
+    async useRenderer(name) {
+      if (name === "dom") return;
+      const Addon = await webglRenderer(name === "webgl");
+      if (!Addon || this.disposed) return;
+      let addon = null;
+      try {
+        addon = new Addon();
+        this.term.loadAddon(addon);
+      } catch {
+        if (addon) addon.dispose(); // back to the DOM renderer
+        return;
+      }
+      this.renderer = "webgl";
+      // The GPU process restarted or the page holds too many contexts: back to the DOM renderer, not a blank
+      // terminal. (xterm.js gives the context 3 s to come back first.)
+      addon.onContextLoss(() => {
+        addon.dispose();
+        this.renderer = "dom";
+      });
+    }
+
     // The JS Terminal appears asynchronously (ESM import); give up if the element never shows.
     async waitForTerminal() {
       for (let i = 0; i < 400; i++) {
@@ -131,11 +241,15 @@
       // first, so this one wins over any clipboard addon.
       term.parser.registerOscHandler(52, () => true);
       term.onData((data) => {
+        typedInto(this);
         this.send(encoder.encode(data));
         // After the interrupt is on its way (acking first would let the program flood on until it arrives).
         if (INTERRUPT.test(data) && this.queued > FLUSH_ABOVE) this.skipQueued();
       });
-      term.onBinary((data) => this.send(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
+      term.onBinary((data) => {
+        typedInto(this);
+        this.send(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff));
+      });
       term.onResize(({ cols, rows }) => {
         // A fit while the element is hidden or collapsing yields sizes like 2x1; the program would reflow to them.
         if (this.element.offsetWidth === 0 || cols < 4 || rows < 2) return;
@@ -196,12 +310,15 @@
       ws.binaryType = "arraybuffer";
       this.ws = ws;
       this.unacked = 0;
+      this.credit = 0;
       ws.onopen = () => {
         this.retryMs = RETRY_FIRST_MS;
         this.setState("connected");
         this.sendControl({ type: "resize", cols: this.term.cols, rows: this.term.rows });
       };
-      ws.onmessage = (event) => this.receive(event.data);
+      ws.onmessage = (event) => {
+        if (ws === this.ws) this.receive(event.data); // a socket being closed: its output comes again on resume
+      };
       ws.onclose = (event) => this.closed(ws, event);
     }
 
@@ -214,44 +331,93 @@
       this.position += bytes.length;
       this.received += bytes.length;
       this.frames += 1;
-      for (let start = 0; start < bytes.length; start += PIECE) {
-        const piece = bytes.subarray(start, start + PIECE);
-        this.queue.push([piece, piece.length, this.ws]);
-      }
+      // What fits in the cushion is acknowledged on arrival (the rest once parsed): the server then reads on while
+      // xterm.js works through what is here, instead of waiting to hear that the last megabyte was parsed.
+      const early = Math.max(0, Math.min(bytes.length, CONFIG.cushion - this.credit));
+      this.credit += early;
+      this.unacked += early;
+      if (this.unacked >= CONFIG.ackBatch) this.ack();
+      this.queue.push({ data: bytes, length: bytes.length, ws: this.ws, early });
       this.queued += bytes.length;
-      this.feed();
+      this.pump();
     }
 
     // A line of ours in the output (a gap, the exit, a refusal), after everything received before it.
     note(text) {
-      this.queue.push([dim(text), 0, this.ws]);
-      this.feed();
+      this.queue.push({ data: dim(text), length: 0, ws: this.ws, early: 0 });
+      this.pump();
     }
 
-    // Hand xterm.js the next frames while it has less than LOOKAHEAD to parse; its write callbacks feed it again
-    // (inside its own parse loop, so it never waits for us). Keeping the backlog here lets Ctrl-C skip it.
-    feed() {
-      while (this.queue.length && this.inXterm < LOOKAHEAD) {
-        const [data, length, ws] = this.queue.shift();
-        this.queued -= length;
-        this.inXterm += data.length;
-        this.term.write(data, () => {
-          this.inXterm -= data.length;
-          if (length) {
-            this.done(length, ws);
-            for (const listener of this.listeners) listener(data);
+    // Hand xterm.js the next slice: about sliceMs of parsing at the rate it parsed this output so far. xterm.js
+    // parses a write in a task of its own; when the slice is parsed the next one is posted as a new task, so
+    // between slices the page handles keys, other terminals' output and drawing. Keeping the backlog here (not in
+    // xterm.js) also lets Ctrl-C skip it.
+    pump() {
+      if (this.inXterm || !this.queue.length) return;
+      if (typing.link && typing.link !== this) {
+        held.add(this); // another terminal was just typed into: its echo first
+        return;
+      }
+      const budget = Math.max(MIN_SLICE, Math.min(CONFIG.maxSlice, Math.floor(this.rate * CONFIG.sliceMs)));
+      const slice = [];
+      let bytes = 0;
+      while (this.queue.length && bytes < budget) {
+        let entry = this.queue[0];
+        if (entry.length > budget - bytes) {
+          // A frame larger than what is left of the slice: its head now, the rest later.
+          const take = budget - bytes;
+          const early = Math.min(entry.early, take); // the head's bytes were the first acknowledged
+          const rest = { data: entry.data.subarray(take), length: entry.length - take, early: entry.early - early };
+          this.queue[0] = { ...entry, ...rest };
+          entry = { ...entry, data: entry.data.subarray(0, take), length: take, early };
+        } else {
+          this.queue.shift();
+        }
+        this.queued -= entry.length;
+        bytes += entry.length;
+        slice.push(entry);
+      }
+      this.inXterm = slice.length;
+      // xterm.js parses in a zero-delay timer of its own (or at once, right after a key typed here); a timer set
+      // just before it fires just before it and marks the start of the parse, for the rate.
+      const token = {};
+      this.sliceToken = token;
+      this.sliceStart = 0;
+      let synchronous = true;
+      setTimeout(() => {
+        if (this.sliceToken === token && this.inXterm) this.sliceStart = performance.now();
+      });
+      for (const entry of slice) {
+        this.term.write(entry.data, () => {
+          this.inXterm -= 1;
+          if (entry.length) {
+            this.done(entry);
+            for (const listener of this.listeners) listener(entry.data);
           }
-          this.feed();
+          if (!this.inXterm) this.sliceDone(bytes, synchronous ? 0 : this.sliceStart);
         });
       }
+      synchronous = false;
     }
 
-    done(length, ws) {
-      this.parsed += length;
+    sliceDone(bytes, started) {
+      this.sliceToken = null;
+      if (started && bytes >= MIN_SLICE) {
+        const rate = bytes / Math.max(0.05, performance.now() - started);
+        this.rate = 0.7 * this.rate + 0.3 * rate;
+      }
+      if (typing.link === this) releaseHeld(); // the echo (or whatever came first) is parsed: the others go on
+      if (this.queue.length) nextTask(() => this.pump());
+    }
+
+    // Output parsed (or skipped): acknowledge what was not acknowledged on arrival.
+    done(entry) {
+      this.parsed += entry.length;
       // Acks count per connection: bytes that came over a connection since closed are not this one's to ack.
-      if (ws !== this.ws) return;
-      this.unacked += length;
-      if (this.unacked >= ACK_BATCH || (!this.queue.length && !this.inXterm)) this.ack();
+      if (entry.ws !== this.ws) return;
+      this.credit -= entry.early;
+      this.unacked += entry.length - entry.early;
+      if (this.unacked >= CONFIG.ackBatch || (!this.queue.length && !this.inXterm)) this.ack();
     }
 
     ack() {
@@ -264,13 +430,14 @@
     // output queue on an interrupt; the server's scrollback and the recording keep everything.)
     skipQueued() {
       const skipped = this.queued;
-      for (const [, length, ws] of this.queue) if (length) this.done(length, ws);
-      this.ack();
+      const queue = this.queue;
       this.queue = [];
       this.queued = 0;
+      for (const entry of queue) if (entry.length) this.done(entry);
+      this.ack();
       this.skipped += skipped;
       // CAN ends an escape sequence the skipped bytes may have left open.
-      this.queue.push(["\x18", 0, this.ws]);
+      this.queue.push({ data: "\x18", length: 0, ws: this.ws, early: 0 });
       this.note(`… ${skipped} bytes of output skipped after the interrupt …`);
     }
 
@@ -316,8 +483,8 @@
       this.ended = true;
       this.exitCode = exitCode;
       this.note(text);
-      this.queue.push(["\x1b[?25l", 0, this.ws]); // no cursor in a terminal that takes no more input
-      this.feed();
+      this.queue.push({ data: "\x1b[?25l", length: 0, ws: this.ws, early: 0 }); // no cursor: no more input
+      this.pump();
       this.term.options.disableStdin = true;
       this.term.options.cursorBlink = false;
       this.setState("ended");
