@@ -89,6 +89,12 @@ async def spawn(client: httpx.AsyncClient, app: MaestroApp, body: dict) -> dict:
     return (await client.get(f"/api/v1/sessions/{session['id']}")).json()
 
 
+async def agent_run(client: httpx.AsyncClient, app: MaestroApp, project: dict, task: dict) -> dict:
+    """The stand-in agent spawned on `task` (isolation as the project says), once it has ended."""
+    body = {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}
+    return await wait_ended(client, (await spawn(client, app, body))["id"])
+
+
 async def wait_ended(client: httpx.AsyncClient, session_id: str) -> dict:
     for _ in range(300):
         session = (await client.get(f"/api/v1/sessions/{session_id}")).json()
@@ -198,10 +204,7 @@ async def test_setup_command_runs_first_and_its_failure_stops_the_agent(
     (Path(project["working_dir"]) / ".env").write_text("SECRET=1\n")  # untracked: copied into fresh worktrees
     results = tmp_path / "seen.json"
     await agent_profile(client, results)
-    ok = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    ok = await agent_run(client, app, project, task)
     assert ok["status"] == "completed", ok
     assert (Path(ok["cwd"]) / "setup.log").read_text() == "installed\n"
     assert (Path(ok["cwd"]) / ".env").read_text() == "SECRET=1\n" and results.exists()
@@ -209,10 +212,7 @@ async def test_setup_command_runs_first_and_its_failure_stops_the_agent(
     results.unlink()
     update = {"git": {"isolation": "worktree", "setup_command": "echo npm broke; exit 7"}}
     assert (await client.patch(f"/api/v1/projects/{project['id']}", json=update)).status_code == 200
-    failed = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    failed = await agent_run(client, app, project, task)
     assert failed["status"] == "failed" and failed["exit_code"] == 7
     assert not results.exists()  # the agent never started
     recording = (await client.get(f"/api/v1/sessions/{failed['id']}/recording")).text
@@ -240,10 +240,7 @@ async def test_commit_then_merge_fast_forward_records_everything(
 ):
     project, task = await setup(client, tmp_path)
     await agent_profile(client, tmp_path / "seen.json", writes="feature.txt=new work")
-    session = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    session = await agent_run(client, app, project, task)
     wid = session["worktree_id"]
     dirty_merge = await client.post(f"/api/v1/worktrees/{wid}/merge")
     assert dirty_merge.status_code == 409 and "uncommitted" in dirty_merge.json()["detail"]
@@ -277,10 +274,7 @@ async def test_a_conflicting_merge_changes_nothing_and_names_the_files(
 ):
     project, task = await setup(client, tmp_path, git_settings={"merge_strategy": "merge_commit"})
     await agent_profile(client, tmp_path / "seen.json", writes="app.py=print('agent')")
-    session = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    session = await agent_run(client, app, project, task)
     wid = session["worktree_id"]
     assert (await client.post(f"/api/v1/worktrees/{wid}/commit", json={"message": "agent"})).status_code == 200
     repo = Path(project["working_dir"])
@@ -301,10 +295,7 @@ async def test_discard_warns_about_uncommitted_work_and_keeps_the_branch(
 ):
     project, task = await setup(client, tmp_path)
     await agent_profile(client, tmp_path / "seen.json", writes="draft.txt=half done")
-    session = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    session = await agent_run(client, app, project, task)
     wid = session["worktree_id"]
     warned = await client.post(f"/api/v1/worktrees/{wid}/discard", json={})
     assert warned.status_code == 409 and warned.json()["extra"]["needs_force"] is True
@@ -322,10 +313,7 @@ async def test_discard_warns_about_uncommitted_work_and_keeps_the_branch(
 async def test_diff_paths_cannot_leave_the_worktree(client: httpx.AsyncClient, app: MaestroApp, tmp_path: Path):
     project, task = await setup(client, tmp_path)
     await agent_profile(client, tmp_path / "seen.json", writes="a.txt=x")
-    session = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    session = await agent_run(client, app, project, task)
     wid = session["worktree_id"]
     for path in ("../repo/README.md", "/etc/passwd", "a/../../x", ".git/config"):
         response = await client.get(f"/api/v1/worktrees/{wid}/diff", params={"path": path})
@@ -339,15 +327,9 @@ async def test_cleanup_removes_finished_clean_and_merged_worktrees_only(
 ):
     project, task = await setup(client, tmp_path)
     await agent_profile(client, tmp_path / "seen.json")
-    clean = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    clean = await agent_run(client, app, project, task)
     await agent_profile(client, tmp_path / "seen.json", writes="wip.txt=unsaved")
-    dirty = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    dirty = await agent_run(client, app, project, task)
     removed = (await client.post(f"/api/v1/projects/{project['id']}/worktrees/cleanup")).json()
     assert [w["id"] for w in removed] == [clean["worktree_id"]]
     listed = {w["id"]: w for w in (await client.get("/api/v1/worktrees", params={"project_id": project["id"]})).json()}
@@ -360,10 +342,7 @@ async def test_a_merge_done_but_not_recorded_is_corrected_on_start(
 ):
     project, task = await setup(client, tmp_path)
     await agent_profile(client, tmp_path / "seen.json", writes="feature.txt=done")
-    session = await wait_ended(
-        client,
-        (await spawn(client, app, {"project_id": project["id"], "task_ids": [task["id"]], "profile": "agent"}))["id"],
-    )
+    session = await agent_run(client, app, project, task)
     wid = session["worktree_id"]
     assert (await client.post(f"/api/v1/worktrees/{wid}/commit", json={"message": "done"})).status_code == 200
     branch = (await client.get(f"/api/v1/worktrees/{wid}")).json()["branch"]
