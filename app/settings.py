@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_heartbeat_s: float = 15.0
     shell: str = "/bin/sh"  # the `shell` profile's program: the user's $SHELL
     session_idle_s: float = 30.0  # a running session with no output this long becomes idle
+    stall_after_s: float = 600.0  # ... and with neither output nor a report this long, stalled (shown with evidence)
     max_sessions: int = 64  # sessions running on this instance at once; one more spawn is a 429
     session_max_processes: int = 512  # processes in one session's tree; beyond it the session is killed
     # Each session's pty in a holder process of its own, so agents outlive the server (POSIX; off: in process).
@@ -78,6 +79,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         values["event_heartbeat_s"] = float(env["MAESTRO_EVENT_HEARTBEAT_S"])
     if env.get("MAESTRO_SESSION_IDLE_S"):
         values["session_idle_s"] = float(env["MAESTRO_SESSION_IDLE_S"])
+    if env.get("MAESTRO_STALL_AFTER_S"):
+        values["stall_after_s"] = float(env["MAESTRO_STALL_AFTER_S"])
     if env.get("MAESTRO_MAX_SESSIONS"):
         values["max_sessions"] = int(env["MAESTRO_MAX_SESSIONS"])
     if env.get("MAESTRO_SESSION_MAX_PROCESSES"):

@@ -28,6 +28,8 @@ STATE_DEPENDENT: dict[str, frozenset[str]] = {
     "POST /api/v1/tasks/{task_id}/timeline": frozenset({"session_id"}),  # a session of the task's project
     "POST /api/v1/sessions/{session_id}/timeline": frozenset({"task_id"}),  # a task of the session's project
     "POST /api/v1/sessions/{session_id}/reports": frozenset({"task_id"}),  # a task linked to the session
+    "PUT /api/v1/tasks/{task_id}/plan": frozenset({"profile"}),  # a known profile
+    "POST /api/v1/tasks/{task_id}/run-tree": frozenset({"profile", "task_id"}),  # a known profile, an unfinished leaf
     # A known profile whose program is installed, tasks of the project, installed skills, a parent of the project,
     # a working directory that still exists; for a worktree: a git repository, a base ref it has, an active
     # worktree of the project to share (and not also isolation in_place: a rule across two fields).

@@ -41,7 +41,8 @@ SERVICE_DEPS: dict[str, set[str]] = {
     "transfer": {"writes"},
     "worktrees": {"writes", "owners", "projects", "tasks", "timeline"},
     "sessions": {"writes", "owners", "projects", "tasks", "timeline", "agents", "worktrees"},
-    "runtime": {"events", "sessions", "worktrees"},
+    "orchestration": {"writes", "owners", "projects", "tasks", "timeline", "sessions", "worktrees", "events"},
+    "runtime": {"events", "sessions", "worktrees", "orchestration"},
 }
 # Only these domains run programs in terminals.
 TERMINAL_USERS = {"sessions", "runtime"}

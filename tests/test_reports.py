@@ -281,10 +281,11 @@ async def test_error_without_task_fails_the_session(client: httpx.AsyncClient, a
     seq = await last_seq(client)
     result = await report(client, sid, "error")
     assert result["session"]["status"] == "failed" and result["session"]["ended_at"] is not None
-    assert link_statuses(result) == {tid: "working"}
+    assert link_statuses(result) == {tid: "failed"}  # reported: never "ended without report"
+    assert result["session"]["status_reason"]["why"] == "its agent reported an error"
     events = await events_after(client, seq)
-    assert [e["type"] for e in events] == ["timeline.added", "session.status_changed"]
-    assert (events[1]["data"]["from"], events[1]["data"]["to"]) == ("running", "failed")
+    assert [e["type"] for e in events] == ["timeline.added", "task.linked", "session.status_changed"]
+    assert (events[2]["data"]["from"], events[2]["data"]["to"]) == ("running", "failed")
 
 
 async def test_refused_reports_write_nothing(client: httpx.AsyncClient, app: MaestroApp, tmp_path: Path):

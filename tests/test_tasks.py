@@ -18,7 +18,7 @@ API = "/api/v1"
 TASK_KEYS = {
     "id", "project_id", "parent_id", "title", "description", "status", "priority", "position", "skills",
     "initial_prompt", "due_date", "started_at", "completed_at", "archived_at", "created_at", "updated_at",
-    "dependencies", "blocked_by", "session_ids",
+    "dependencies", "blocked_by", "session_ids", "status_reason", "run_plan", "run",
 }  # fmt: skip
 
 

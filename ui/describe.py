@@ -7,6 +7,7 @@ from app.models.events import EventRecord, decode_data
 from ui.design import STATUS_LABEL
 
 ACTORS = {"ui": "you (browser)", "cli": "you (CLI)", "api": "the API", "maestro": "Maestro"}
+RUN_STATE_WORDS = {"needs_person": "needs you", "failed": "failed", "done": "done"}  # else the state, spaced
 
 
 def actor_name(actor: str, session_names: dict[str, str]) -> str:
@@ -34,6 +35,14 @@ def describe(record: EventRecord, task_titles: dict[str, str], session_names: di
             return f"Task '{data.title}' created by {who}"
         case ev.TaskUpdated() if "status" in data.changed:
             return f"Task '{data.task.title}' moved to {STATUS_LABEL[data.task.status]} by {who}"
+        case ev.TaskUpdated() if "run_plan" in data.changed:
+            plan = data.task.run_plan
+            if plan is None:
+                return f"Task '{data.task.title}': run plan removed by {who}"
+            return f"Task '{data.task.title}' planned to run {plan.profile} by {who}"
+        case ev.TaskUpdated() if "run" in data.changed and data.task.run is not None:
+            state = RUN_STATE_WORDS.get(data.task.run.state, data.task.run.state.replace("_", " "))
+            return f"Task '{data.task.title}': run {state} ({who})"
         case ev.TaskUpdated():
             return f"Task '{data.task.title}' edited ({', '.join(data.changed)}) by {who}"
         case ev.TaskMoved():
@@ -51,6 +60,8 @@ def describe(record: EventRecord, task_titles: dict[str, str], session_names: di
             return f"{_cap(actor_name(data.session_id, session_names))} stopped working on {task(data.task_id)}"
         case ev.SessionCreated():
             return f"Session '{data.name}' ({data.profile}) started by {who}"
+        case ev.SessionStatusChanged() if data.to == "stalled" and data.session.status_reason is not None:
+            return f"Session '{data.session.name}' stalled: {data.session.status_reason.why.removeprefix('stalled: ')}"
         case ev.SessionStatusChanged():
             return f"Session '{data.session.name}' is now {data.to.replace('_', ' ')}"
         case ev.SessionUpdated():

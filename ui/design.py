@@ -28,12 +28,39 @@ SESSION_COLOR = {
     "running": "blue-6",
     "idle": "grey-6",
     "needs_input": "amber-8",
+    "stalled": "deep-orange-8",
     "completed": "green-7",
     "failed": "red-7",
     "stopped": "grey-7",
     "lost": "grey-7",
 }
-LIVE_SESSION_STATUSES = ("spawning", "running", "idle", "needs_input")
+LIVE_SESSION_STATUSES = ("spawning", "running", "idle", "needs_input", "stalled")
+
+# A planned run's state (app.models.runs), on the board, the tree, the task page, attention and the run graph: live
+# work blue, what waits grey or amber, what ended badly red or orange, done green as a completed task.
+RUN_COLOR = {
+    "waiting": "blue-grey-5",
+    "queued": "amber-9",
+    "starting": "light-blue-8",
+    "running": "blue-7",
+    "checking": "purple-6",
+    "done": STATUS_COLOR["completed"],
+    "failed": "red-7",
+    "needs_person": "deep-orange-7",
+    "ended_without_report": "deep-orange-9",
+}
+RUN_WORDS = {
+    "waiting": "waiting",
+    "queued": "queued",
+    "starting": "starting",
+    "running": "running",
+    "checking": "checking",
+    "done": "done",
+    "failed": "run failed",
+    "needs_person": "needs you",
+    "ended_without_report": "ended without report",
+}
+BLOCKED_BY_FAILED_COLOR = "red-4"  # a planned task waiting on a dependency whose run failed
 
 # What git says of a worktree now (and "discarded": Maestro removed its checkout), in the board's palette.
 WORKTREE_STATE_COLOR = {

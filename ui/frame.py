@@ -58,6 +58,7 @@ _CONNECTION_JS = """
 NAV = (
     ("Board", "board", "view_kanban"),
     ("Tasks", "tasks", "account_tree"),
+    ("Graph", "graph", "schema"),
     ("Worktrees", "worktrees", "call_split"),
     ("Sessions", "sessions", "terminal"),
 )
@@ -111,6 +112,9 @@ def frame(
         base_actions.insert(0, Entry("Open board", "action", lambda: ui.navigate.to(f"/projects/{current.id}/board")))
         base_actions.insert(
             1, Entry("Open task tree", "action", lambda: ui.navigate.to(f"/projects/{current.id}/tasks"))
+        )
+        base_actions.insert(
+            2, Entry("Open run graph", "action", lambda: ui.navigate.to(f"/projects/{current.id}/graph"))
         )
     if not any(entry.label.startswith("Run agent") for entry in actions or []):
         base_actions.insert(0, Entry("Run agent…", "action", launcher.run_agent))

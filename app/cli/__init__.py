@@ -13,6 +13,7 @@ from app.cli.events_cmd import events
 from app.cli.group import MaestroGroup, run
 from app.cli.project_cmds import project
 from app.cli.report_cmd import report
+from app.cli.run_cmds import RUN_COMMANDS
 from app.cli.server_cmds import open_cmd, serve, status, stop, url
 from app.cli.session_cmds import session
 from app.cli.sync_cmd import outbox_cmd, sync
@@ -35,6 +36,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
         ctx.invoke(serve, open_browser=True)
 
 
+for command in RUN_COMMANDS:
+    task.add_command(command)
 for command in (serve, status, stop, open_cmd, url, events, report, task, session, sync, outbox_cmd):
     cli.add_command(command)
 for command in (project, worktree, profile, skill, manifest, export, import_cmd, completion):

@@ -90,6 +90,10 @@ class ApiClient:
         """PATCH with a JSON body and decode the JSON answer."""
         return self._call("PATCH", path, json=body)
 
+    def put(self, path: str, body: Any) -> Any:
+        """PUT a JSON body and decode the JSON answer."""
+        return self._call("PUT", path, json=body)
+
     def delete(self, path: str, **params: Any) -> Any:
         """DELETE (the API answers 204, so usually None)."""
         return self._call("DELETE", path, params=params or None)

@@ -34,7 +34,14 @@ err_console = Console(stderr=True, highlight=False)
 TABLE_WIDTH = 120
 
 TASK_STYLE = {"in_progress": "cyan", "in_review": "magenta", "blocked": "red", "completed": "green", "cancelled": "dim"}
-SESSION_STYLE = {"running": "green", "idle": "yellow", "needs_input": "bold yellow", "failed": "red", "lost": "red"}
+SESSION_STYLE = {
+    "running": "green",
+    "idle": "yellow",
+    "needs_input": "bold yellow",
+    "stalled": "bold red",
+    "failed": "red",
+    "lost": "red",
+}
 
 
 def env_value(name: str) -> str | None:

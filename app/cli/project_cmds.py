@@ -81,7 +81,7 @@ def create(name: tuple[str, ...], working_dir: Path, description: str | None, as
 @PROJECT_ARG
 @json_option("Print the project as JSON.")
 def show(project: str, as_json: bool) -> None:
-    """Show a project: directory, description, and how many tasks and sessions it has by status."""
+    """Show a project: directory, description, how many tasks and sessions it has by status, its agent limit."""
     with api_client() as client:
         project_id = resolve_project(client, project)
         item = client.get(f"/projects/{project_id}")
@@ -96,8 +96,9 @@ def show(project: str, as_json: bool) -> None:
     by_status = Counter(task["status"] for task in tasks)
     summary = ", ".join(f"{count} {styled(status, TASK_STYLE)}" for status, count in sorted(by_status.items()))
     console.print(f"[dim]tasks      [/]{len(tasks)}{f' ({summary})' if summary else ''}")
-    live = sum(1 for s in sessions if s["status"] in ("spawning", "running", "idle", "needs_input"))
+    live = sum(1 for s in sessions if s["status"] in ("spawning", "running", "idle", "needs_input", "stalled"))
     console.print(f"[dim]sessions   [/]{len(sessions)} ({live} live)")
+    console.print(f"[dim]agents     [/]at most {item['max_agents']} planned run(s) at once")
     if item["description"].strip():
         console.print()
         console.print(text(item["description"].rstrip()))
@@ -117,6 +118,9 @@ def show(project: str, as_json: bool) -> None:
     "--copy", "copy_files", multiple=True, metavar="FILE", help="An untracked file copied into new worktrees."
 )
 @click.option("--merge-strategy", type=click.Choice(MERGE_STRATEGIES), default=None, help="How worktrees merge.")
+@click.option(
+    "--max-agents", type=click.IntRange(1, 64), default=None, metavar="N", help="Planned runs that may run at once."
+)
 @json_option("Print the updated project as JSON.")
 def update(
     project: str,
@@ -128,10 +132,12 @@ def update(
     setup_command: str | None,
     copy_files: tuple[str, ...],
     merge_strategy: str | None,
+    max_agents: int | None,
     as_json: bool,
 ) -> None:
-    """Rename a project, change its directory or description, or how its agents use git worktrees."""
-    values: dict[str, Any] = {"name": name, "description": description}
+    """Rename a project, change its directory or description, how its agents use git worktrees, or how many planned
+    runs Maestro starts at once."""
+    values: dict[str, Any] = {"name": name, "description": description, "max_agents": max_agents}
     if working_dir is not None:
         values["working_dir"] = str(working_dir.expanduser().resolve())
     values = {key: value for key, value in values.items() if value is not None}
@@ -145,7 +151,7 @@ def update(
     if copy_files:
         git["copy_files"] = [name for name in copy_files if name]
     if not values and not git:
-        raise click.UsageError("nothing to change: give --name, --dir, --description or a git option")
+        raise click.UsageError("nothing to change: give --name, --dir, --description, --max-agents or a git option")
     with api_client() as client:
         project_id = resolve_project(client, project)
         if git:  # the settings are replaced as a whole: start from the stored ones

@@ -24,8 +24,20 @@ from app.cli.common import (
     project_names,
     styled,
     text,
+    when,
 )
 from app.models.common import TASK_STATUSES
+
+RUN_STYLE = {
+    "queued": "cyan",
+    "starting": "cyan",
+    "running": "green",
+    "checking": "magenta",
+    "done": "green",
+    "failed": "red",
+    "needs_person": "bold yellow",
+    "ended_without_report": "red",
+}
 
 
 @click.command("list")
@@ -82,13 +94,16 @@ def list_cmd(
     if not page["items"]:
         console.print("[dim]no tasks[/]")
         return
-    table = new_table("title", "status", "priority", "parent", *(["project"] if names else []), "id")
+    runs = any(item.get("run") for item in page["items"])  # the run column only when something was planned
+    columns = ["title", "status", *(["run"] if runs else []), "priority", "parent", *(["project"] if names else [])]
+    table = new_table(*columns, "id")
     for item in page["items"]:
         parent = text(titles.get(item["parent_id"], item["parent_id"] or "")) if item["parent_id"] else ""
         project_cell = [text(names.get(item["project_id"], item["project_id"]))] if names else []
         table.add_row(
             text(item["title"]),
             styled(item["status"], TASK_STYLE),
+            *([run_cell(item)] if runs else []),
             item["priority"],
             parent,
             *project_cell,
@@ -168,7 +183,65 @@ def _rich_tree(label: str, nodes: list[dict[str, Any]]) -> Tree:
 def _label(task: dict[str, Any]) -> str:
     priority = "" if task["priority"] == "medium" else f" [dim]{task['priority']}[/]"
     archived = " [dim](archived)[/]" if task.get("archived_at") else ""
-    return f"{text(task['title'])}  {styled(task['status'], TASK_STYLE)}{priority}{archived}  [dim]{task['id']}[/]"
+    run = f" [dim]run:[/] {run_cell(task)}" if task.get("run") else ""
+    status = styled(task["status"], TASK_STYLE)
+    return f"{text(task['title'])}  {status}{priority}{run}{archived}  [dim]{task['id']}[/]"
+
+
+def run_cell(task: dict[str, Any]) -> str:
+    """A task's run in a word or two (rich markup): `queued #2`, `blocked`, `ended without report`; '' without one."""
+    run = task.get("run")
+    if not run:
+        return ""
+    state = run["state"]
+    if state == "waiting" and run.get("failed_dependencies"):
+        return "[red]blocked[/]"
+    words = state.replace("_", " ") + (f" #{run['queue_position']}" if run.get("queue_position") else "")
+    style = RUN_STYLE.get(state)
+    return f"[{style}]{words}[/]" if style else words
+
+
+def reason_text(reason: dict[str, Any] | None) -> str:
+    """Why something is in its state (rich markup): what happened, then who and when, dimmed."""
+    if not reason:
+        return ""
+    said = reason.get("by") and f"by {reason['by']}" not in reason["why"]  # "planned by cli" says who already
+    by = f"by {text(reason['by'])}, " if said else ""
+    return f"{text(reason['why'])} [dim]({by}{when(reason['at'])})[/]"
+
+
+def run_line(task: dict[str, Any]) -> str:
+    """A task's run in one line (rich markup): its state, attempt, session and queue place, and why."""
+    run = task.get("run")
+    if not run:
+        return "[dim]no run[/]"
+    failed = run.get("failed_dependencies") if run["state"] == "waiting" else None
+    parts = [f"[red]blocked by failed {', '.join(failed)}[/]" if failed else run_cell(task)]
+    if run.get("attempt"):
+        parts.append(f"attempt {run['attempt']}")
+    if run.get("session_id"):
+        parts.append(f"session {run['session_id']}")
+    reason = reason_text(run.get("reason"))
+    return ", ".join(parts) + (f" — {reason}" if reason else "")
+
+
+def plan_lines(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run plan as `task show` rows (rich markup): the profile and how it runs, its check, its failure policy."""
+    how = [plan["role"]]
+    if plan.get("isolation"):
+        how.append("in a worktree" if plan["isolation"] == "worktree" else "in place")
+    if plan.get("base_ref"):
+        how.append(f"from {plan['base_ref']}")
+    if plan.get("skills"):
+        how.append(f"skills {', '.join(plan['skills'])}")
+    rows = [("plan", f"{text(plan['profile'])} [dim]({text(', '.join(how))})[/]")]
+    if plan.get("instructions"):
+        rows.append(("instructs", text(plan["instructions"].strip().splitlines()[0])))
+    check = plan.get("check")
+    rows.append(("check", f"{text(check['command'])} [dim](at most {check['timeout_s']} s)[/]" if check else "none"))
+    policy = plan["on_failure"]
+    rows.append(("on failure", f"retry, up to {plan['retries']} more time(s)" if policy == "retry" else policy))
+    return rows
 
 
 def _project_name(client: ApiClient, project_id: str) -> str:
@@ -182,7 +255,7 @@ def _project_name(client: ApiClient, project_id: str) -> str:
 @click.argument("task_id", type=TASK_ID, metavar="TASK_ID")
 @json_option("Print the task as JSON, with `subtasks`: its subtree as nested {task, children} nodes.")
 def show(task_id: str, as_json: bool) -> None:
-    """Show a task: status, project, parent, subtasks, dependencies, sessions and description."""
+    """Show a task: status and why, project, parent, run plan and run, dependencies, sessions, subtasks, description."""
     with api_client() as client:
         item = client.get(f"/tasks/{task_id}")
         tree = client.get(f"/tasks/{task_id}/tree")
@@ -195,14 +268,17 @@ def show(task_id: str, as_json: bool) -> None:
         sessions = client.get("/sessions", task_id=task_id, project_id=item["project_id"]) if linked else []
         project_name = _project_name(client, item["project_id"])
     console.print(f"[bold]{text(item['title'])}[/]  {item['id']}")
+    why = reason_text(item.get("status_reason"))
     rows = [
-        ("status", styled(item["status"], TASK_STYLE)),
+        ("status", styled(item["status"], TASK_STYLE) + (f"  [dim]—[/] {why}" if why else "")),
         ("priority", item["priority"]),
         ("project", f"{text(project_name)} [dim]{item['project_id']}[/]"),
         ("parent", f"{text(parent['title'])} [dim]{parent['id']}[/]" if parent else ""),
         ("skills", text(", ".join(item["skills"]))),
         ("due", item["due_date"] or ""),
     ]
+    rows += plan_lines(item["run_plan"]) if item.get("run_plan") else []
+    rows += [("run", run_line(item))] if item.get("run") else []
     for label, value in rows:
         if value:
             console.print(f"[dim]{label:<11}[/]{value}")

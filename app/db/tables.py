@@ -30,6 +30,7 @@ class Project(Table, tablename="projects"):
     description = Text(default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    max_agents = Integer(default=3)  # planned runs Maestro starts that may run at once (app.models.runs)
     git = JSON(default={})  # ProjectGitSettings: isolation, base ref, setup command, files to copy, merge strategy
 
 
@@ -52,6 +53,17 @@ class Task(Table, tablename="tasks"):
     archived_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    status_reason = JSON(null=True, default=None)  # StateReason: why it has its status
+    # Its run plan and how the run stands (app.models.runs): the scheduler's state, kept with the task so that
+    # arming, claiming and finishing a run commit together with the status changes they cause.
+    run_plan = JSON(null=True, default=None)
+    run_state = Varchar(length=24, null=True, default=None, index=True)
+    run_attempt = Integer(default=0)
+    run_session = Varchar(length=ID_LENGTH, null=True, default=None)  # the session of the current attempt
+    run_host = Varchar(length=255, default="")  # the instance that claimed the current attempt
+    run_rank = Integer(default=0)  # bumped to the front of the queue: higher starts first
+    run_since = Timestamptz(null=True, default=None)  # when it entered its run state (queue order within a rank)
+    run_reason = JSON(null=True, default=None)  # StateReason of the run state
 
 
 class TaskDependency(Table, tablename="task_dependencies"):
@@ -107,6 +119,8 @@ class Session(Table, tablename="sessions"):
     # SHA-256 (hex) of the session's token while it is live; cleared when the session ends (revocation).
     token_digest = Varchar(length=64, null=True, default=None, index=True)
     worktree = ForeignKey(Worktree, on_delete=OnDelete.set_null, null=True, default=None, index=True)
+    status_reason = JSON(null=True, default=None)  # StateReason: why it has its status (stalled: the evidence)
+    last_report_at = Timestamptz(null=True, default=None)
 
 
 class TaskSession(Table, tablename="task_sessions"):

@@ -48,11 +48,11 @@ Message = Annotated[str, msgspec.Meta(min_length=1, max_length=65536, pattern=NO
 TaskStatus = Literal["todo", "in_progress", "in_review", "blocked", "completed", "cancelled"]
 Priority = Literal["low", "medium", "high", "critical"]
 EndedStatus = Literal["completed", "failed", "stopped", "lost"]  # final: an ended session stays ended
-SessionStatus = Literal["spawning", "running", "idle", "needs_input", EndedStatus]
+SessionStatus = Literal["spawning", "running", "idle", "needs_input", "stalled", EndedStatus]
 Role = Literal["worker", "orchestrator"]
 ClientActor = Literal["ui", "cli", "api"]  # the user's own clients, as event actors and spawn sources
-SpawnSource = Literal[ClientActor, "session"]
-LinkStatus = Literal["working", "blocked", "completed", "failed"]
+SpawnSource = Literal[ClientActor, "session", "maestro"]  # maestro: its scheduler started a planned run
+LinkStatus = Literal["working", "blocked", "completed", "failed", "ended_without_report"]
 TimelineKind = Literal["progress", "blocked", "needs_input", "milestone", "error", "completed", "note"]
 ReportKind = Literal["progress", "blocked", "needs_input", "complete", "error"]  # what an agent may report
 

@@ -53,3 +53,18 @@ def _integral_floats_to_ints(tree: Any) -> bool:
             elif isinstance(value, dict | list):
                 stack.append(value)
     return changed
+
+
+def from_column(value: Any, type_: type[T] | Any) -> T | None:
+    """A JSON column's value as `type_`, or None when it is empty or no longer readable as that type.
+
+    JSON columns come back as text on SQLite and as parsed values on PostgreSQL; an outdated stored value is
+    dropped rather than making the row that holds it unreadable."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, str | bytes):
+            value = msgspec.json.decode(value)
+        return msgspec.convert(value, type_)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None

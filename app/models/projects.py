@@ -7,6 +7,7 @@ import datetime as dt
 import msgspec
 
 from app.models.common import AbsolutePath, Input, LongText, Name, ProjectId
+from app.models.runs import DEFAULT_MAX_AGENTS, MaxAgents
 from app.models.worktrees import ProjectGitSettings
 
 
@@ -17,6 +18,7 @@ class ProjectCreate(Input):
     working_dir: AbsolutePath
     description: LongText = ""
     git: ProjectGitSettings = msgspec.field(default_factory=ProjectGitSettings)
+    max_agents: MaxAgents = DEFAULT_MAX_AGENTS  # planned runs started by Maestro that may run at once
 
 
 class ProjectUpdate(Input):
@@ -26,6 +28,7 @@ class ProjectUpdate(Input):
     working_dir: AbsolutePath | msgspec.UnsetType = msgspec.UNSET
     description: LongText | msgspec.UnsetType = msgspec.UNSET
     git: ProjectGitSettings | msgspec.UnsetType = msgspec.UNSET  # replaces the settings as a whole
+    max_agents: MaxAgents | msgspec.UnsetType = msgspec.UNSET
 
 
 class Project(msgspec.Struct, kw_only=True):
@@ -38,6 +41,7 @@ class Project(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     git: ProjectGitSettings = msgspec.field(default_factory=ProjectGitSettings)  # how its agents get a checkout
+    max_agents: int = DEFAULT_MAX_AGENTS  # planned runs Maestro starts that may run at once; beyond it they queue
 
 
 class ProjectSummary(msgspec.Struct, kw_only=True):

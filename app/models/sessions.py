@@ -21,6 +21,7 @@ from app.models.common import (
     SpawnSource,
     TaskId,
 )
+from app.models.runs import StateReason
 from app.models.worktrees import Isolation, RefName, WorktreeId
 
 Cols = Annotated[int, msgspec.Meta(ge=1, le=1000)]
@@ -93,3 +94,5 @@ class Session(msgspec.Struct, kw_only=True):
     tasks: list[TaskLink] = []
     isolation: Isolation = "in_place"  # worktree: it runs in its own git worktree (worktree_id), cwd is that
     worktree_id: WorktreeId | None = None
+    status_reason: StateReason | None = None  # why it has its status (a stalled session: the evidence)
+    last_report_at: dt.datetime | None = None  # when its agent last reported

@@ -18,6 +18,7 @@ from app.models.common import (
     TaskStatus,
     Title,
 )
+from app.models.runs import RunPlan, StateReason, TaskRun
 
 Position = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "position", "-position", "title", "-title"]
@@ -86,6 +87,9 @@ class Task(msgspec.Struct, kw_only=True):
     dependencies: list[TaskId] = []
     blocked_by: list[TaskId] = []
     session_ids: list[SessionId] = []
+    status_reason: StateReason | None = None  # why it has its status: what changed it, who, when
+    run_plan: RunPlan | None = None  # what Maestro starts on it by itself once its dependencies are completed
+    run: TaskRun | None = None  # how its planned (or last) run stands
 
 
 class TaskPage(msgspec.Struct, kw_only=True):

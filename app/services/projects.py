@@ -17,6 +17,7 @@ from app.ids import new_id
 from app.models.common import utcnow
 from app.models.events import ProjectCreated, ProjectDeleted, ProjectUpdated, from_entity
 from app.models.projects import Project, ProjectCreate, ProjectSummary, ProjectUpdate
+from app.models.runs import DEFAULT_MAX_AGENTS
 from app.models.worktrees import ProjectGitSettings
 from app.services.tasks.commands import purge_project_tasks
 from app.services.writes import is_unique_violation, write
@@ -50,6 +51,7 @@ async def create_project(
             "working_dir": working_dir,
             "description": body.description,
             "git": msgspec.to_builtins(body.git),
+            "max_agents": body.max_agents,
             "created_at": now,
             "updated_at": now,
         }
@@ -167,6 +169,7 @@ def _to_model(row: dict[str, Any]) -> Project:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         git=_git_settings(row.get("git")),
+        max_agents=row.get("max_agents") or DEFAULT_MAX_AGENTS,
     )
 
 

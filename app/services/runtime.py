@@ -24,6 +24,7 @@ from app.models.events import EventRecord
 from app.services.events import log as event_log
 from app.services.events.hub import EventHub, Filter, Reset, SlowConsumer
 from app.services.events.retention import prune_forever
+from app.services.orchestration.scheduler import Scheduler
 from app.services.sessions.hosting import Hosting
 from app.services.sessions.orphans import recover_orphans
 from app.services.sessions.runner import STOP_GRACE_S, SessionRunner, child_environment
@@ -49,6 +50,7 @@ class Runtime:
     hub: EventHub
     runner: SessionRunner
     grants: SessionGrants
+    scheduler: Scheduler
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +85,7 @@ async def open_runtime(
         shell=settings.shell,
         grants=grants,
         idle_after_s=settings.session_idle_s,
+        stall_after_s=settings.stall_after_s,
         max_sessions=settings.max_sessions,
         max_processes=settings.session_max_processes,
         hosting=Hosting(
@@ -104,7 +107,12 @@ async def open_runtime(
         background.append(asyncio.create_task(_revoke_on_end(hub, grants), name="maestro-token-revocation"))
         # In the background (it asks git about every active worktree): merges done but not recorded by a crash.
         background.append(asyncio.create_task(_reconcile_worktrees(writer), name="maestro-worktrees"))
-        yield Runtime(settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants)
+        # After orphans are settled (a lost session has ended its run): planned tasks start by themselves.
+        scheduler = Scheduler(writer=writer, hub=hub, runner=runner, host=runner.host)
+        background.append(asyncio.create_task(scheduler.run(), name="maestro-scheduler"))
+        yield Runtime(
+            settings=settings, db=db, writer=writer, hub=hub, runner=runner, grants=grants, scheduler=scheduler
+        )
     finally:
         # Each step is bounded: a stuck step is logged and skipped, shutdown always completes.
         for task in background:

@@ -12,6 +12,7 @@ from app.db.tables import IdempotencyKey
 from app.db.writer import Tx, WriteOp, Writer
 from app.errors import Conflict
 from app.models.common import utcnow
+from app.models.runs import StateReason
 
 T = TypeVar("T")
 
@@ -83,3 +84,13 @@ def is_unique_violation(exc: BaseException) -> bool:
     """True for a UNIQUE/primary-key violation on SQLite or PostgreSQL."""
     text = str(exc).lower()
     return "unique constraint" in text or "duplicate key" in text or type(exc).__name__ == "UniqueViolationError"
+
+
+def state_reason(tx: Tx, why: str, event: str, at: dt.datetime | None = None) -> StateReason:
+    """Why something is in its state, as a write records it: what happened, who acted (the write's actor), when."""
+    return StateReason(why=why, by=tx.actor, at=at or utcnow(), event=event)
+
+
+def stored(reason: StateReason) -> dict[str, Any]:
+    """A reason as its JSON column stores it."""
+    return msgspec.to_builtins(reason)

@@ -170,7 +170,7 @@ class HeldTerminal(HeldOutput):
         cls,
         socket_path: Path,
         *,
-        expect_pid: int,
+        expect_pid: int | None,
         expect_start_time: int | None,
         on_exit: Callable[[int], None] | None = None,
         on_lost: Callable[[str], None] | None = None,
@@ -178,7 +178,9 @@ class HeldTerminal(HeldOutput):
         """Connect to a running holder again (the server restarted) and take in its scrollback.
 
         HolderGone when the socket is missing, not private, refuses, or its program is not ``expect_pid`` started at
-        ``expect_start_time`` (a reused pid is never mistaken). The output the holder had when it answered is
+        ``expect_start_time`` (a reused pid is never mistaken). ``expect_pid`` None takes the program the holder
+        runs: the server died before it could note the pid, and the socket, private and named after the session,
+        can only be that session's holder. The output the holder had when it answered is
         mirrored before this returns, so a viewer can resume from the offset it had. An exit that happened while no
         server was connected is reported at once: ``exit_code`` is set, and ``on_exit`` runs from the loop right
         after this returns (as any callback that fires while ``start`` or ``reconnect`` runs); record it, then
@@ -186,7 +188,7 @@ class HeldTerminal(HeldOutput):
         """
         socket_path = Path(socket_path)
         link, hello = await connect(socket_path)
-        if hello["pid"] != expect_pid or hello["start_time"] != expect_start_time:
+        if expect_pid is not None and (hello["pid"] != expect_pid or hello["start_time"] != expect_start_time):
             link.close()
             raise HolderGone(
                 f"{socket_path} holds pid {hello['pid']} started at {hello['start_time']}, "

@@ -32,10 +32,12 @@ from app.web.live import channels_plugin, follow_other_instances, wake_other_ins
 from app.web.openapi import StructSchemas, openapi_config
 from app.web.routes import (
     events,
+    graphs,
     login_links,
     profiles,
     projects,
     reports,
+    runs,
     session_terminals,
     sessions,
     skills,
@@ -95,6 +97,8 @@ class MaestroApp:
             events,
             transfer,
             worktrees,
+            runs,
+            graphs,
         )
         handlers = [h for m in modules for h in m.ROUTES]
         v1 = Router(

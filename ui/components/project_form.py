@@ -1,5 +1,7 @@
 """The project dialog (create or edit): errors appear beside the field they concern, nothing is lost on a refusal.
 
+"Agents at once" is how many planned runs Maestro starts in the project at the same time; the others queue.
+
 Its Git section holds how the project's agents get their checkout: in place or a worktree of their own by default,
 the base branch, a setup command for a fresh worktree, local files copied into it, and how branches are merged.
 """
@@ -16,13 +18,14 @@ from nicegui import ui
 
 from app.errors import MaestroError
 from app.models.projects import Project, ProjectCreate, ProjectUpdate
+from app.models.runs import DEFAULT_MAX_AGENTS
 from app.models.worktrees import ProjectGitSettings
 from app.services import projects
 from app.services.runtime import Runtime
 from app.services.worktrees import gitflow
 from ui.context import UI_ACTOR, tid
 
-FIELDS = ("name", "working_dir", "description")
+FIELDS = ("name", "working_dir", "description", "max_agents")
 GIT_FIELDS = ("isolation", "base_ref", "setup_command", "copy_files", "merge_strategy")
 ISOLATION_CHOICES = {"in_place": "In place (the project's folder)", "worktree": "Own worktree (a branch each)"}
 MERGE_CHOICES = {"fast_forward": "Fast-forward only", "merge_commit": "Merge commit"}
@@ -43,8 +46,14 @@ def open_project_form(
         tid(working_dir.props("hint='An existing folder: the agents work there'"), "project-working-dir")
         description = ui.textarea("Description (optional)", value=project.description if project else "")
         tid(description.classes("w-full").props("autogrow"), "project-description")
+        max_agents = ui.number(
+            "Agents at once", value=project.max_agents if project else DEFAULT_MAX_AGENTS, min=1, max=64, precision=0
+        )
+        max_agents.props("hint='Planned runs Maestro starts at the same time (1 to 64); the others queue'")
+        tid(max_agents.classes("w-full"), "project-max-agents")
         git_inputs = _git_section(git)
         inputs: dict[str, Any] = {"name": name, "working_dir": working_dir, "description": description, **git_inputs}
+        inputs["max_agents"] = max_agents
         problem = tid(ui.label("").classes("text-negative text-sm"), "project-form-error")
 
         def show_error(field: str | None, message: str) -> None:
@@ -57,6 +66,7 @@ def open_project_form(
         async def save() -> None:
             values: dict[str, Any] = {"name": name.value.strip(), "working_dir": working_dir.value.strip()}
             values["description"] = description.value or ""
+            values["max_agents"] = int(max_agents.value) if max_agents.value is not None else 0
             values["git"] = _git_values(git_inputs)
             try:
                 if project is None:
@@ -187,6 +197,8 @@ def _friendly(message: str, copy_files: list[str]) -> str:
     """msgspec's validation messages name the rule; say it the way a person would (naming the file at fault)."""
     if "`$.name`" in message:
         return "A name is needed (at most 200 characters)"
+    if "`$.max_agents`" in message:
+        return "A whole number from 1 to 64"
     if "`$.working_dir`" in message:
         return "Give the folder as an absolute path, like /home/me/code/app"
     if "`$.git.base_ref`" in message:

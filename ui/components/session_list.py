@@ -1,5 +1,6 @@
 """The sessions page's list: sessions grouped by what they need from the person, each row saying why its status is
-what it is, and a reply box under every question that types the answer into the session's terminal.
+what it is (its recorded reason in the status badge's tooltip; a stalled session's evidence on a line of its own),
+and a reply box under every question that types the answer into the session's terminal.
 
 A live refresh redraws only the rows whose content changed and moves the others between groups, so an answer
 being typed survives other sessions' news; the "12 min ago" texts are updated in place by a timer.
@@ -8,7 +9,7 @@ being typed survives other sessions' news; the "12 min ago" texts are updated in
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nicegui import ui
 
@@ -20,14 +21,18 @@ from app.services import projects, sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
 from ui.components.run_agent import Launcher
+from ui.components.run_badges import ago, clock, evidence, full_time, reason_tip, reason_words
 from ui.context import tid
 from ui.design import SESSION_COLOR
+
+__all__ = ["SessionList", "ago", "clock", "why_text"]  # ago and clock: also imported from here by older pages
 
 MAX_SESSIONS = 500
 ENDED_SHOWN = 25  # ended sessions drawn before "show more"
 MAX_REPLY = 4000  # characters: a reply is a line typed at a prompt, not a file
 GROUPS = (
     ("needs-input", "Needs input", ("needs_input",), "Nobody is waiting for you."),
+    ("stalled", "Stalled", ("stalled",), "No session is stalled."),
     ("working", "Working", ("spawning", "running"), "No session is working right now."),
     ("idle", "Idle", ("idle",), "No session is idle."),
     ("ended", "Ended", tuple(ENDED_STATUSES), "No session has ended yet."),
@@ -44,6 +49,10 @@ class SessionsData:
     titles: dict[str, str]  # task id -> title, for every task a listed session works on
     latest: dict[str, TimelineEntry]  # each session's newest timeline entry
     questions: dict[str, TimelineEntry]  # each waiting session's newest needs_input entry
+    names: dict[str, str] = field(default_factory=dict)  # session id -> name, for reasons that name a session
+
+    def __post_init__(self) -> None:
+        self.names = {s.id: s.name for s in self.sessions}
 
 
 async def load_sessions() -> SessionsData:
@@ -156,6 +165,8 @@ class SessionList:
         element = ui.column().classes("w-full gap-1 p-3 rounded m-surface")
         if session.status == "needs_input":
             element.classes("border-l-4 border-amber-500")  # the rows that wait for the person stand out
+        elif session.status == "stalled":
+            element.classes("border-l-4 border-orange-700")
         tid(element, "session-row").mark("session-row", f"session-row-{session.id}")  # the second picks one row
         element.props(f"data-session-id={session.id}")
         with element:
@@ -163,6 +174,8 @@ class SessionList:
             with ui.row().classes("w-full items-center gap-x-2 gap-y-1 flex-wrap"):
                 status = ui.badge(session.status.replace("_", " ")).props(f"color={SESSION_COLOR[session.status]}")
                 tid(status.classes("shrink-0"), "session-status")
+                with status:
+                    tid(ui.tooltip(status_tip(session, data)).classes("text-body2"), "session-status-reason")
                 link = ui.link(session.name, f"/sessions/{session.id}").classes("font-medium break-all")
                 tid(link.classes("text-inherit"), "session-link")
                 ui.badge(session.profile).props("outline color=blue-grey-7").classes("shrink-0")
@@ -178,6 +191,11 @@ class SessionList:
                     for task_link in session.tasks:
                         title = data.titles.get(task_link.task_id, "a deleted task")
                         tid(ui.link(title, f"/tasks/{task_link.task_id}").classes("break-all"), "session-task")
+                        if task_link.status == "ended_without_report":
+                            left = ui.badge("ended without report").props("outline color=deep-orange-8")
+                            tid(left.tooltip("The session ended without reporting this task complete"), "link-ended")
+            if session.status == "stalled":
+                _evidence(session)
             latest = data.latest.get(session.id)
             question = data.questions.get(session.id) if session.status == "needs_input" else None
             if latest is not None and (question is None or latest.id != question.id):
@@ -211,6 +229,22 @@ class SessionList:
     async def _type(self, session_id: str, answer: str) -> bool:
         self.runtime.runner.type_line(session_id, answer)  # NotFound (not running here) becomes a toast
         return True
+
+
+def _evidence(session: Session) -> None:
+    """Why Maestro calls it stalled: quiet too long without a report, with what it saw (agent text: as text)."""
+    with ui.row().classes("w-full items-start gap-2 no-wrap"):
+        ui.icon("hourglass_bottom", color=SESSION_COLOR["stalled"]).classes("mt-0.5")
+        tid(ui.label(evidence(session)).classes("text-sm break-words grow"), "session-evidence")
+
+
+def status_tip(session: Session, data: SessionsData) -> str:
+    """The status badge's tooltip: the recorded reason of the status (why · by · when), with the full time."""
+    reason = session.status_reason
+    if reason is None:
+        return f"{session.status.replace('_', ' ')} since {full_time(session.updated_at)}"
+    why = reason_words(reason, utcnow(), tasks=data.titles, sessions=data.names, relative=False)
+    return f"{why}\n{reason_tip(reason)}"
 
 
 def _empty_state(launcher: Launcher) -> ui.card:
@@ -256,6 +290,8 @@ def _signature(session: Session, data: SessionsData) -> tuple:
         tuple((link.task_id, data.titles.get(link.task_id)) for link in session.tasks),
         latest.id if latest is not None else None,
         question.id if question is not None and session.status == "needs_input" else None,
+        (session.status_reason.why, session.status_reason.at) if session.status_reason is not None else None,
+        tuple(link.status for link in session.tasks),
     )
 
 
@@ -271,6 +307,10 @@ def why_text(session: Session, data: SessionsData, now: dt.datetime) -> str:
             if session.last_activity_at is not None:
                 return f"last output {ago(session.last_activity_at, now)}"
             return f"started {ago(session.started_at or session.created_at, now)}, no output yet"
+        case "stalled":
+            quiet = session.last_activity_at or session.started_at or session.created_at
+            report = f", last report at {clock(session.last_report_at, now)}" if session.last_report_at else ""
+            return f"last output {ago(quiet, now)}{report}"
         case "needs_input":
             question = data.questions.get(session.id)
             if question is not None:
@@ -286,24 +326,6 @@ def why_text(session: Session, data: SessionsData, now: dt.datetime) -> str:
         case "lost":
             return f"the server restarted while it ran (found at {clock(ended, now)})"
     return ""
-
-
-def ago(when: dt.datetime, now: dt.datetime) -> str:
-    """A duration up to now, roughly: "12 s ago", "12 min ago", "3 h ago", "2 d ago"."""
-    seconds = max(0, int((now - when).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86400} d ago"
-
-
-def clock(when: dt.datetime, now: dt.datetime) -> str:
-    """A moment in the server's local time (the person's, local-first): "10:42", or "3 Mar 10:42" on another day."""
-    local, today = when.astimezone(), now.astimezone()
-    return f"{local:%H:%M}" if local.date() == today.date() else f"{local.day} {local:%b %H:%M}"
 
 
 def _first_line(text: str, limit: int = 200) -> str:

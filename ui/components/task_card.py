@@ -1,18 +1,21 @@
-"""A task card on the board: title, priority, subtask progress, what blocks it, live sessions, the last report, and
-the branch of its worktree (merged or not, as recorded: the board never asks git, whatever the number of cards)."""
+"""A task card on the board: title, priority, subtask progress, its run (planned, queued #n, blocked by a failed
+task, needs you, …), what blocks it, live sessions, the last report, and the branch of its worktree (merged or not,
+as recorded: the board never asks git, whatever the number of cards)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nicegui import ui
 
+from app.models.common import utcnow
 from app.models.sessions import Session
 from app.models.tasks import Task
 from app.models.timeline import TimelineEntry
 from app.models.worktrees import Worktree
 from app.services.worktrees import records
+from ui.components.run_badges import plan_icon, run_badge_of, state_badge
 from ui.context import tid
 from ui.design import PRIORITY_COLOR, PRIORITY_ICON, SESSION_COLOR, STATUS_COLOR
 
@@ -68,19 +71,28 @@ def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card
     tid(card, "task-card")
     card.props(f"data-task-id={task.id}")
     card.on("click", lambda: ui.navigate.to(f"/tasks/{task.id}"))
+    run = run_badge_of(task, data.titles, utcnow())
+    if run is not None and task.run is not None and task.run.state in ("starting", "running"):
+        if task.run.session_id in data.sessions:  # its session chip already says it runs: the icon's tip keeps why
+            run = replace(run, text=None)
     with card:
         with ui.row().classes("w-full items-start gap-1 no-wrap"):
             ui.icon(PRIORITY_ICON[task.priority], color=PRIORITY_COLOR[task.priority]).classes("mt-1").tooltip(
                 f"{task.priority} priority"
             )
             ui.label(task.title).classes("text-sm font-medium break-words grow")
-        with ui.row().classes("gap-1 items-center flex-wrap"):
+            if run is not None:
+                with ui.element("div").classes("mt-0.5 shrink-0"):
+                    plan_icon(task, run)
+        with ui.row().classes("w-full gap-1 items-center flex-wrap"):
+            if run is not None:
+                state_badge(run)
             total = data.children.get(task.id, 0)
             if total:
                 ui.badge(f"{data.done_children.get(task.id, 0)}/{total}").props("outline color=grey-8").tooltip(
                     "subtasks done"
                 )
-            if task.blocked_by:
+            if task.blocked_by and not _gated(task):
                 names = ", ".join(data.titles.get(b, "another task") for b in task.blocked_by)
                 tid(ui.badge(f"blocked by {names}").props("color=red-7").classes("truncate max-w-full"), "blocked-by")
             for session_id in task.session_ids:
@@ -100,6 +112,22 @@ def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card
                 "last-report",
             )
     return card
+
+
+def run_key(task: Task) -> tuple:
+    """What a card shows of the task's run, for telling whether it must be redrawn (a queue position changes when
+    another task is bumped, without this task changing)."""
+    run = task.run
+    if run is None:
+        return (task.run_plan is not None,)
+    at = run.reason.at if run.reason is not None else None
+    failed = tuple(run.failed_dependencies)
+    return (task.run_plan is not None, run.state, run.queue_position, failed, run.session_id, at)
+
+
+def _gated(task: Task) -> bool:
+    """A planned task waiting on its dependencies: its run badge says so ("waiting on 2", "blocked by failed …")."""
+    return task.run is not None and task.run.state == "waiting"
 
 
 def _branch(worktree: Worktree) -> None:

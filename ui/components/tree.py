@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 import msgspec
 from nicegui import ui
 
+from app.models.common import utcnow
 from app.models.tasks import Task, TaskMove, TaskUpdate
 from app.services import tasks
 from app.services.runtime import Runtime
 from ui.actions import run
+from ui.components.run_badges import run_badge
 from ui.context import UI_ACTOR, tid
 from ui.design import PRIORITY_COLOR, STATUS_COLOR, STATUS_LABEL
 
@@ -126,6 +128,8 @@ class TaskTree:
         self.boxes: dict[str, ui.column] = {}
         self.toggles: dict[str, ui.button] = {}
         self.matches: set[str] | None = None
+        self.titles: dict[str, str] = {}  # by task id, for run badges ("blocked by failed …"); set by draw()
+        self.now = utcnow()
         self.summary = tid(ui.label("").classes("text-sm text-grey-7"), "task-tree-summary")
         self.container = tid(ui.column().classes("w-full gap-0"), "task-tree")
 
@@ -142,6 +146,8 @@ class TaskTree:
 
     def draw(self) -> None:
         """Draw the whole tree (only opened nodes draw their children)."""
+        self.now = utcnow()
+        self.titles = {task_id: task.title for task_id, task in self.forest.tasks.items()}
         self.matches = self.forest.matches(self.query) if self.query else None
         self.container.clear()
         self.rows.clear()
@@ -218,6 +224,8 @@ class TaskTree:
             link.classes("grow truncate text-body2 no-underline text-inherit hover:underline")
             if self.matches is not None and task.id in self.matches:
                 link.classes("font-bold")
+            if task.run is not None or task.run_plan is not None:
+                run_badge(task, self.titles, self.now, light=True)  # native tooltips: rows stay cheap
             count = len(self.forest.children.get(task.id, []))
             if count:
                 ui.badge(str(count)).props("outline color=grey-7").classes("shrink-0")

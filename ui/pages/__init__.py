@@ -3,4 +3,16 @@
 
 def register_pages() -> None:
     """Import every page module once."""
-    from ui.pages import board, projects, review, session, sessions, settings, task, tasks, terminals, worktrees  # noqa: F401
+    from ui.pages import (  # noqa: F401
+        board,
+        graph,
+        projects,
+        review,
+        session,
+        sessions,
+        settings,
+        task,
+        tasks,
+        terminals,
+        worktrees,
+    )

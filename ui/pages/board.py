@@ -1,4 +1,5 @@
-"""The board: columns by status, cards with progress, blockers, live sessions and the last report; drag to move.
+"""The board: columns by status, cards with progress, run state, blockers, live sessions and the last report; drag
+to move.
 
 Filters live in the URL (priority, q, running, parent, view) so a reload or a bookmark keeps the view; each column
 shows its first cards and grows on demand, so a board of 1,000 tasks opens at once.
@@ -6,6 +7,7 @@ shows its first cards and grows on demand, so a board of 1,000 tasks opens at on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -14,12 +16,14 @@ import msgspec
 from fastapi import Request
 from nicegui import ui
 
+from app.models.common import utcnow
 from app.models.tasks import Task, TaskUpdate
 from app.services import sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
 from ui.components.run_agent import Launcher
-from ui.components.task_card import BoardData, task_card, task_worktrees
+from ui.components.run_badges import run_badge_of
+from ui.components.task_card import BoardData, run_key, task_card, task_worktrees
 from ui.components.task_form import open_task_form
 from ui.context import UI_ACTOR, tid
 from ui.design import LIVE_SESSION_STATUSES, PRIORITY_COLOR, STATUS_COLOR, STATUS_LABEL
@@ -233,6 +237,7 @@ class Columns:
                     data.done_children.get(t.id, 0),
                     tuple(data.titles.get(b, "") for b in t.blocked_by),
                     data.worktree_key(t.id),
+                    run_key(t),
                 )
                 for t in shown
             ),
@@ -271,6 +276,7 @@ class Columns:
 def task_list(visible: list[Task], data: BoardData, view: View) -> None:
     """The list view of the same query: one row per task."""
     titles = {t.id: t.title for t in data.tasks}
+    now = utcnow()
     rows = [
         {
             "id": t.id,
@@ -279,6 +285,7 @@ def task_list(visible: list[Task], data: BoardData, view: View) -> None:
             "priority": t.priority,
             "parent": titles.get(t.parent_id or "", ""),
             "blocked_by": ", ".join(titles.get(b, b) for b in t.blocked_by),
+            "run": _run_words(t, titles, now),
         }
         for t in visible
     ]
@@ -288,7 +295,16 @@ def task_list(visible: list[Task], data: BoardData, view: View) -> None:
         {"name": "priority", "label": "Priority", "field": "priority", "align": "left", "sortable": True},
         {"name": "parent", "label": "Parent", "field": "parent", "align": "left"},
         {"name": "blocked_by", "label": "Blocked by", "field": "blocked_by", "align": "left"},
+        {"name": "run", "label": "Run", "field": "run", "align": "left", "sortable": True},
     ]
     table = ui.table(columns=columns_spec, rows=rows, row_key="id", pagination=50).classes("w-full")
     table.on("rowClick", lambda e: ui.navigate.to(f"/tasks/{e.args[1]['id']}"))
     tid(table, "task-list")
+
+
+def _run_words(task: Task, titles: dict[str, str], now: dt.datetime) -> str:
+    """The list view's run column: the card badge's words ("planned" when only the plan icon would show)."""
+    found = run_badge_of(task, titles, now)
+    if found is None:
+        return ""
+    return found.text or ("planned" if found.planned else "")

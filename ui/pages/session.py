@@ -1,5 +1,6 @@
-"""The session page: the live terminal, what the session is (profile, directory, tasks, manifest, times, exit code),
-its timeline of reports and its recording; all live from the event hub."""
+"""The session page: the live terminal, what the session is (its status and why, profile, directory, tasks, manifest,
+times, exit code), its timeline of reports and its recording; all live from the event hub. A stalled session shows
+the evidence Maestro saw (quiet too long without a report)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from nicegui import ui
 
 from app.errors import NotFound
 from app.ids import is_id
-from app.models.common import ENDED_STATUSES
+from app.models.common import ENDED_STATUSES, utcnow
 from app.models.events import EventRecord
 from app.models.projects import Project
 from app.models.sessions import Session
 from app.services import projects, sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.components.replay import replay_player
+from ui.components.run_badges import clock, evidence, full_time, reason_tip, reason_words
 from ui.components.terminal import TerminalPane, exit_text, load_script
 from ui.components.timeline import LiveTimeline
 from ui.context import tid
+from ui.design import SESSION_COLOR
 from ui.frame import frame
 from ui.live import follow
 from ui.runtime import runtime_of
@@ -107,6 +110,7 @@ class SessionPage:
         self.details.clear()
         with self.details:
             ui.label("Session").classes("font-semibold")
+            self._status()
             _fact("Profile", session.profile, "session-profile")
             _fact("Role", session.role, "session-role")
             _fact("Working directory", session.cwd, "session-cwd", mono=True)
@@ -116,10 +120,39 @@ class SessionPage:
             if session.status in ENDED_STATUSES:
                 _fact("Exit code", _exit_code(session), "session-exit-code")
             _fact("Started by", _spawned_by(session), "session-spawned-by")
+            last_report = clock(session.last_report_at, utcnow()) if session.last_report_at else "none yet"
+            _fact("Last report", last_report, "session-last-report-at")
             manifest = ui.button("View manifest", icon="description", on_click=self.show_manifest)
             tid(manifest.props("flat dense no-caps").classes("self-start"), "session-manifest")
         await self._draw_tasks()
         await self.timeline.update()
+
+    def _status(self) -> None:
+        """Why the status is what it is (why · by · when; the badge is the terminal's); a stalled session's evidence
+        stands out."""
+        session = self.session
+        reason = session.status_reason
+        status = session.status.replace("_", " ")
+        if session.status != "stalled":
+            names = {session.id: session.name}
+            why = (
+                reason_words(reason, utcnow(), tasks=self.task_titles, sessions=names, relative=False)
+                if reason is not None
+                else "no reason recorded"
+            )
+            with ui.row().classes("w-full gap-2 no-wrap items-baseline"):
+                ui.label("Status").classes("text-xs text-grey-7 w-28 shrink-0")
+                label = tid(ui.label(f"{status}: {why}").classes("text-sm break-words"), "session-reason")
+                if reason is not None:
+                    label.tooltip(reason_tip(reason))
+            return
+        since = full_time(reason.at) if reason is not None else full_time(session.updated_at)
+        with tid(ui.row().classes("w-full items-start gap-2 no-wrap p-2 rounded bg-orange-1"), "session-stalled"):
+            ui.icon("hourglass_bottom", color=SESSION_COLOR["stalled"]).classes("mt-0.5")
+            with ui.column().classes("gap-0 min-w-0"):
+                ui.label("Stalled").classes("text-sm font-semibold text-deep-orange-9")
+                tid(ui.label(evidence(session)).classes("text-sm break-words text-black"), "session-evidence")
+                ui.label(f"Since {since}. Look at its terminal, answer it, or stop it.").classes("text-xs text-grey-8")
 
     async def _draw_tasks(self) -> None:
         links = self.session.tasks
@@ -202,7 +235,12 @@ def _exit_code(session: Session) -> str:
 
 
 def _spawned_by(session: Session) -> str:
-    who = {"ui": "you, in the browser", "cli": "you, from the CLI", "api": "the API"}.get(session.spawn_source)
+    who = {
+        "ui": "you, in the browser",
+        "cli": "you, from the CLI",
+        "api": "the API",
+        "maestro": "Maestro, for a planned run",
+    }.get(session.spawn_source)
     if who is None:
         return "another session" if session.parent_session_id else session.spawn_source
     return who

@@ -1,5 +1,6 @@
-"""The task page: breadcrumb, title and description edited in place, pickers, subtasks, dependencies, sessions and
-the agents' timeline, all live; archive and delete with a confirmation that counts what goes with the task."""
+"""The task page: breadcrumb, title and description edited in place, pickers with why the task has its status, its run
+plan and how the run stands, subtasks, dependencies, sessions and the agents' timeline, all live; archive and delete
+with a confirmation that counts what goes with the task."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Request
 from nicegui import ui
 
 from app.errors import MaestroError, NotFound
+from app.models.common import utcnow
 from app.models.events import EventRecord
 from app.models.projects import Project
 from app.models.tasks import TaskUpdate
@@ -19,6 +21,8 @@ from ui.actions import run
 from ui.components.inline_edit import InlineEdit
 from ui.components.palette import Entry
 from ui.components.run_agent import Launcher
+from ui.components.run_badges import reason_tip, reason_words
+from ui.components.run_plan import RunPanel
 from ui.components.task_form import open_task_form
 from ui.components.task_sections import (
     DependencyEditor,
@@ -35,6 +39,8 @@ from ui.live import follow
 from ui.runtime import runtime_of
 
 log = logging.getLogger("maestro.ui")
+
+TICK_S = 30.0  # how often the "… ago" texts are brought up to date
 
 
 @ui.page("/tasks/{task_id}")
@@ -53,7 +59,10 @@ async def task_page(request: Request, task_id: str) -> None:
     actions = [
         Entry("Run agent on this task", "action", page.run_agent),
         Entry("New subtask of this task", "action", page.add_subtask),
+        Entry("Plan a run of this task…", "action", lambda: page.run_panel.open_form(tree=False)),
     ]
+    if data.subtasks():
+        actions.append(Entry("Run this tree…", "action", lambda: page.run_panel.open_form(tree=True)))
     actions += [
         Entry(f"Set status: {label}", "action", lambda s=status: page.set_field("status", s))
         for status, label in STATUS_LABEL.items()
@@ -109,10 +118,15 @@ class TaskPage:
         self.launcher = Launcher(self.runtime, task.project_id)
         with ui.column().classes("w-full gap-4") as self.body:
             with ui.row().classes("w-full items-start gap-3 no-wrap"):
-                with ui.column().classes("grow min-w-0"):
+                with ui.column().classes("grow min-w-0 gap-0"):
                     self.title = InlineEdit(
                         task.title, self.save_title, name="task-title", classes="text-2xl font-semibold"
                     )
+                    with ui.row().classes("items-center gap-1 text-xs text-grey-7 no-wrap min-w-0"):
+                        ui.icon("history", size="xs")
+                        self.status_reason = tid(ui.label("").classes("break-words"), "task-status-reason")
+                        with self.status_reason:
+                            self.status_reason_tip = ui.tooltip("")
                 self.archived = tid(ui.badge("archived").props("color=grey-7"), "task-archived")
                 self.status = ui.select(STATUS_LABEL, value=task.status, label="Status")
                 tid(self.status.props("dense outlined options-dense").classes("w-40"), "task-status")
@@ -136,6 +150,7 @@ class TaskPage:
                 multiline=True,
                 placeholder="Add a description (markdown)…",
             )
+            self.run_panel = RunPanel(self.runtime, self.refresh)
             with ui.grid().classes("w-full grid-cols-1 md:grid-cols-3 gap-4"):
                 self.subtasks = tid(ui.card().classes("gap-1"), "task-subtasks")
                 with tid(ui.card().classes("gap-1"), "task-dependencies"):
@@ -147,6 +162,7 @@ class TaskPage:
                 self.timeline = Timeline(task.id)
         self.draw()
         ui.timer(0, self._first_timeline, once=True)
+        ui.timer(TICK_S, self.tick)
 
     async def _first_timeline(self) -> None:
         await self.timeline.update(self.data)
@@ -177,6 +193,22 @@ class TaskPage:
         self.sessions.clear()
         with self.sessions:
             draw_sessions(self.data)
+        self.run_panel.draw(self.data, self.project)
+        self.tick()
+
+    def tick(self) -> None:
+        """Why the task has its status, with how long ago (kept current); the run panel's reason likewise."""
+        reason = self.data.task.status_reason
+        if reason is None:
+            self.status_reason.text = ""
+            self.status_reason_tip.text = ""
+        else:
+            names = {s.id: s.name for s in self.data.sessions}
+            titles = {t.id: t.title for t in self.data.project_tasks.values()}
+            why = reason_words(reason, utcnow(), tasks=titles, sessions=names)
+            self.status_reason.text = f"Status: {why}"
+            self.status_reason_tip.text = reason_tip(reason)
+        self.run_panel.tick()
 
     async def refresh(self) -> None:
         """Re-read the task and its surroundings (a live change, or after our own write)."""
@@ -189,8 +221,11 @@ class TaskPage:
             self.body.set_visibility(False)
             self.deleted.set_visibility(True)
             return
-        self.draw()
-        await self.timeline.update(self.data)
+        # Drawn from a place that stays: the button that asked for this refresh may have been redrawn away by a live
+        # refresh meanwhile, and NiceGUI finds the page (for its title) through the current slot.
+        with self.forms:
+            self.draw()
+            await self.timeline.update(self.data)
 
     async def _update(self, **fields: object) -> str | None:
         try:

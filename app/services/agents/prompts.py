@@ -12,13 +12,21 @@ ROLE_INSTRUCTIONS = {
         "through it. Report progress at each milestone, report `blocked` or `needs_input` as soon as you cannot "
         "go on without someone else, and report `error` for failures you cannot fix. When every task is done and "
         'checked, finish with `maestro report complete "<summary>"` (it completes all your tasks and the session). '
+        'Only that report completes a task: if you exit without it, your tasks are left "ended without report". '
+        "A task may have an exit check that runs when you report it complete; if the check fails, Maestro types "
+        "the failure to you as your next instruction: fix it and report complete again. "
         "A worker does not spawn other sessions."
     ),
     "orchestrator": (
         "Coordinate the tasks below rather than implementing them yourself. Decompose each into subtasks with "
-        '`maestro task create --parent <task_id> "<title>"`, spawn a worker for each subtask that is ready with '
-        "`maestro session spawn --task <subtask_id>`, and monitor their reports and task statuses; re-plan or "
-        "unblock when a worker is stuck. When the subtasks are done, synthesize and check the results against the "
+        '`maestro task create --parent <task_id> "<title>"`, order them with `maestro task dep add <task_id> '
+        "<depends_on_id>`, and let Maestro run them: `maestro task run-tree <task_id> --profile <profile> "
+        '[--check "<command>"]` gives every unfinished leaf a run plan, and each starts by itself once its '
+        "dependencies are completed (or plan one task with `maestro task plan <subtask_id> --profile <profile>`, "
+        "or spawn a worker yourself with `maestro session spawn --task <subtask_id>`). Wait for them with "
+        "`maestro task wait <task_id>…`, then read their reports and changes (`maestro task show`, `maestro task "
+        "timeline`); re-plan, retry (`maestro task decide <task_id> retry`) or unblock when a worker is stuck. "
+        "When the subtasks are done, synthesize and check the results against the "
         'task, then finish with `maestro report complete "<summary>"`. Only an orchestrator may spawn sessions; '
         "the workers it spawns may not."
     ),

@@ -1,5 +1,8 @@
-"""The activity monitor: keeps `last_activity_at`, moves running sessions between running, idle and needs_input,
-and enforces the per-session process limit.
+"""The activity monitor: keeps `last_activity_at`, moves running sessions between running, idle, needs_input and
+stalled, and enforces the per-session process limit.
+
+Stalled means quiet for `stall_after_s` (no output) and no report for as long, with its process alive: an agent
+that may be stuck. Its status reason carries the evidence (last output, last report, pid); output moves it back.
 
 One task per instance, one status query a second while it watches any session. Its status writes use
 `only_from`, so they never overwrite what an agent or the user set in between.
@@ -43,6 +46,7 @@ class _Seen:
     written_at: float = 0.0
     idle_since: float | None = None
     needs_input_since: float | None = None
+    stalled_since: float | None = None
 
 
 class ActivityMonitor:
@@ -54,9 +58,11 @@ class ActivityMonitor:
         idle_after_s: float,
         max_processes: int,
         on_too_many: Callable[[str, int], Awaitable[None]],
+        stall_after_s: float = 600.0,
     ) -> None:
         self.writer = writer
         self.idle_after_s = idle_after_s
+        self.stall_after_s = stall_after_s
         self.max_processes = max_processes
         self.on_too_many = on_too_many  # called with the session id and its process count
         self._seen: dict[str, _Seen] = {}
@@ -95,7 +101,7 @@ class ActivityMonitor:
         statuses = await session_status.live_statuses(list(self._seen))
         now = time.monotonic()
         for session_id, seen in list(self._seen.items()):
-            status = statuses.get(session_id)
+            status, last_report = statuses.get(session_id, (None, None))
             terminal = seen.terminal
             if status is None or terminal.finished or session_id not in self._seen:
                 continue
@@ -106,6 +112,7 @@ class ActivityMonitor:
                 at = utcnow() - dt.timedelta(seconds=now - terminal.last_output_at)
                 await session_status.touch_activity(self.writer, session_id, at)
             await self._transition(session_id, seen, status, now)
+            await self._stall(session_id, seen, status, last_report, now)
 
     async def _check_sizes(self) -> None:
         sizes = await asyncio.to_thread(session_sizes)  # reads every /proc/<pid>/stat: not on the loop
@@ -120,15 +127,54 @@ class ActivityMonitor:
             seen.needs_input_since = None
         if status == "running" and now - terminal.last_output_at >= self.idle_after_s:
             seen.idle_since = now
-            await self._move(session_id, "running", "idle")
+            await self._move(session_id, "running", "idle", f"no output for {_span(self.idle_after_s)}")
         elif status == "idle" and terminal.last_output_at > (seen.idle_since or 0.0):
-            await self._move(session_id, "idle", "running")
+            await self._move(session_id, "idle", "running", "it printed again")
         elif status == "needs_input":
             if seen.needs_input_since is None:
                 seen.needs_input_since = now
             elif terminal.last_input_at > seen.needs_input_since:  # the user answered in the terminal
                 seen.needs_input_since = None
-                await self._move(session_id, "needs_input", "running")
+                await self._move(session_id, "needs_input", "running", "you answered in its terminal")
 
-    async def _move(self, session_id: str, old: str, new: str) -> None:
-        await session_status.set_status(self.writer, session_id, new, "maestro", only_from=(old,))
+    async def _stall(
+        self, session_id: str, seen: _Seen, status: str, last_report: dt.datetime | None, now: float
+    ) -> None:
+        """Quiet and unreported for stall_after_s: stalled, with the evidence; output again: running."""
+        terminal = seen.terminal
+        if status == "stalled":
+            if terminal.last_output_at > (seen.stalled_since or 0.0):
+                seen.stalled_since = None
+                await self._move(session_id, "stalled", "running", "it printed again after being stalled")
+            return
+        quiet_s = now - terminal.last_output_at
+        if status not in ("running", "idle") or quiet_s < self.stall_after_s:
+            return
+        wall = utcnow()
+        if last_report is not None and (wall - last_report).total_seconds() < self.stall_after_s:
+            return
+        last_output = wall - dt.timedelta(seconds=quiet_s)
+        reported = f"no report since {_clock(last_report)}" if last_report else "no report yet"
+        why = (
+            f"stalled: no output for {_span(quiet_s)} (last at {_clock(last_output)}), {reported}, "
+            f"process alive (pid {terminal.pid})"
+        )
+        seen.stalled_since = now
+        await self._move(session_id, status, "stalled", why)
+
+    async def _move(self, session_id: str, old: str, new: str, why: str) -> None:
+        await session_status.set_status(self.writer, session_id, new, "maestro", only_from=(old,), why=why)
+
+
+def _clock(at: dt.datetime) -> str:
+    """A time of day in UTC, as evidence reads it."""
+    return at.astimezone(dt.UTC).strftime("%H:%M:%S UTC")
+
+
+def _span(seconds: float) -> str:
+    """A duration in the largest whole unit that fits."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds)} s"

@@ -79,12 +79,13 @@ class Hosting:
         on_exit: Callable[[int], None],
         on_lost: Callable[[str], None],
     ) -> HeldTerminal | str:
-        """The session's running holder, connected again; or why it cannot be (the session is then lost)."""
+        """The session's running holder, connected again; or why it cannot be (the session is then lost).
+
+        Without a recorded pid (the server died while starting it) a holder serving the session's socket is taken
+        as the session's: only this user can create sockets there, each named after its session."""
         path = self.socket_of(session_id)
-        if pid is None:
-            return "it had no process yet"
         if not path.exists():
-            return "its holder process is gone"
+            return "its holder process is gone" if pid is not None else "it had no process yet"
         try:
             return await HeldTerminal.reconnect(
                 path, expect_pid=pid, expect_start_time=pid_start_time, on_exit=on_exit, on_lost=on_lost

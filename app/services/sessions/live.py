@@ -27,7 +27,7 @@ from app.services.sessions.tokens import SessionGrants, adopt_grant
 from app.services.timeline import add_entry
 from app.terminals import MAX_INPUT
 from app.terminals.held import HeldTerminal, HolderGone
-from app.terminals.process import kill_session_now
+from app.terminals.process import kill_session_now, process_start_time
 
 log = logging.getLogger("maestro.sessions")
 
@@ -42,6 +42,7 @@ class LiveSessions:
     host: str  # identifies this instance in session records
     grants: SessionGrants
     idle_after_s: float = 30.0
+    stall_after_s: float = 600.0
     max_processes: int = 512  # processes in one session; beyond it the session is killed (see activity.py)
     hosting: Hosting = field(default_factory=lambda: Hosting(holders=False, socket_dir=Path()))
     # Terminal | HeldTerminal. Typed Any because routes receive the Runtime through Litestar, whose msgspec
@@ -54,7 +55,9 @@ class LiveSessions:
     _monitor: ActivityMonitor = field(init=False)
 
     def __post_init__(self) -> None:
-        self._monitor = ActivityMonitor(self.writer, self.idle_after_s, self.max_processes, self._too_many_processes)
+        self._monitor = ActivityMonitor(
+            self.writer, self.idle_after_s, self.max_processes, self._too_many_processes, self.stall_after_s
+        )
 
     def get(self, session_id: str) -> AnyTerminal:
         """The running terminal of a session, or NotFound (an unknown id never creates anything)."""
@@ -133,6 +136,11 @@ class LiveSessions:
             return found
         self._terminals[record.session_id] = found
         self._slots.add(record.session_id)
+        if record.pid is None:  # the server died between starting its program and recording it: record it now
+            started = process_start_time(found.pid)
+            await session_status.mark_running(
+                self.writer, record.session_id, host=self.host, pid=found.pid, pid_start_time=started, actor="maestro"
+            )
         self._monitor.watch(record.session_id, found)
         await adopt_grant(self.grants, record.session_id)  # its agent's token keeps working
         return None

@@ -14,7 +14,9 @@ from app.db.writer import Tx, Writer
 from app.errors import InvalidInput, NotFound
 from app.ids import is_id, new_id
 from app.models.common import ENDED_STATUSES, LINK_STATUSES, ROLES, SESSION_STATUSES, SPAWN_SOURCES, utcnow
+from app.models.decoding import from_column
 from app.models.events import SessionCreated, TaskLinked, TaskUnlinked, from_entity
+from app.models.runs import StateReason
 from app.models.sessions import Session, TaskLink
 from app.services.owners import session_project, task_project
 from app.services.projects import require_project
@@ -281,6 +283,8 @@ def _to_model(row: dict[str, Any], links: list[TaskLink]) -> Session:
         tasks=links,
         isolation=row.get("isolation") or "in_place",
         worktree_id=row.get("worktree"),
+        status_reason=from_column(row.get("status_reason"), StateReason),
+        last_report_at=row.get("last_report_at"),
     )
 
 

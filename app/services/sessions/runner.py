@@ -44,8 +44,8 @@ __all__ = ["STOP_GRACE_S", "SessionRunner", "child_environment", "spawn_source_o
 
 
 def spawn_source_of(actor: str) -> str:
-    """Where a spawn came from: the user's own clients by name, anything else is another session."""
-    return actor if actor in CLIENT_ACTORS else "session"
+    """Where a spawn came from: the user's own clients by name, Maestro's scheduler, anything else is a session."""
+    return actor if actor in CLIENT_ACTORS or actor == "maestro" else "session"
 
 
 @dataclass(kw_only=True)

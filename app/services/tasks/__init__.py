@@ -6,7 +6,7 @@ no package import can close a cycle.
 
 from app.services.tasks.commands import create_task, delete_task, move_task, update_task
 from app.services.tasks.dependencies import add_dependency, remove_dependency
-from app.services.tasks.queries import get_task, get_tree, list_tasks, task_titles
+from app.services.tasks.queries import get_task, get_tree, list_tasks, runs_needing_person, task_titles
 
 __all__ = [
     "add_dependency",
@@ -17,6 +17,7 @@ __all__ = [
     "list_tasks",
     "move_task",
     "remove_dependency",
+    "runs_needing_person",
     "task_titles",
     "update_task",
 ]

@@ -18,7 +18,7 @@ from app.models.events import TaskCreated, TaskDeleted, TaskMoved, TaskUpdated, 
 from app.models.tasks import Task, TaskCreate, TaskMove, TaskUpdate
 from app.services.owners import task_project
 from app.services.tasks.queries import get_row, hydrate, subtree_ids, to_model
-from app.services.writes import is_foreign_key_violation, keyed, write
+from app.services.writes import is_foreign_key_violation, keyed, state_reason, stored, write
 
 # Plain fields PATCH copies as given; `archived` and the first-transition timestamps are derived below.
 _PLAIN_FIELDS = ("title", "description", "status", "priority", "skills", "initial_prompt", "due_date")
@@ -68,6 +68,7 @@ async def create_task(writer: Writer, body: TaskCreate, actor: str, idempotency_
             "started_at": now if body.status == "in_progress" else None,
             "completed_at": now if body.status == "completed" else None,
             "archived_at": None,
+            "status_reason": stored(state_reason(tx, f"created as {body.status} by {tx.actor}", "task.created", now)),
             "created_at": now,
             "updated_at": now,
         }
@@ -110,12 +111,19 @@ async def update_task(
 
 
 async def apply_task_changes(
-    tx: Tx, task_id: str, given: dict[str, Any], *, only_from: Collection[str] | None = None
+    tx: Tx,
+    task_id: str,
+    given: dict[str, Any],
+    *,
+    only_from: Collection[str] | None = None,
+    why: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Task:
     """Inside a write: change a task's fields (emits task.updated if anything differs).
 
     With `only_from`, a status change happens only from one of those statuses (reports use it: `todo` becomes
-    `in_progress`, anything further along stays).
+    `in_progress`, anything further along stays). A status change records its reason: `why` (default: who set it).
+    `extra` are run columns (run_state, run_reason, …) written with the change, which always emits the event.
     """
     row = await get_row(task_id)
     if only_from is not None and row["status"] not in only_from:
@@ -131,12 +139,18 @@ async def apply_task_changes(
         changes["started_at"] = now
     if changes.get("status") == "completed" and row["completed_at"] is None:
         changes["completed_at"] = now
-    if not changes:  # nothing differs: no write, no event
+    if not changes and not extra:  # nothing differs: no write, no event
         return (await hydrate([row]))[0]
+    changed = sorted(changes)
+    if "status" in changes:
+        reason = why or f"set to {changes['status']} by {tx.actor}"
+        changes["status_reason"] = stored(state_reason(tx, reason, "task.updated", now))
+    if extra:
+        changed = sorted({*changed, *("run_plan" if k == "run_plan" else "run" for k in extra)})
+        changes.update(extra)
     changes["updated_at"] = now
     await TaskRow.update(changes).where(TaskRow.id == task_id)
     task = (await hydrate([{**row, **changes}]))[0]
-    changed = sorted(k for k in changes if k != "updated_at")
     tx.emit(TaskUpdated(task=task, changed=changed), project_id=task.project_id, entity_id=task.id)
     return task
 
@@ -218,9 +232,9 @@ async def _require_project(project_id: str) -> None:
 # write transaction, which is what bounds create throughput).
 _APPEND_SQL = (
     "INSERT INTO tasks (id, project, parent, title, description, status, priority, position, skills, "
-    "initial_prompt, due_date, started_at, completed_at, archived_at, created_at, updated_at) VALUES "
+    "initial_prompt, due_date, started_at, completed_at, archived_at, created_at, updated_at, status_reason) VALUES "
     "({}, {}, {}, {}, {}, {}, {}, (SELECT COALESCE(MAX(position) + 1, 0) FROM tasks WHERE project = {} AND {}), "
-    "{}, {}, {}, {}, {}, NULL, {}, {}) RETURNING position"
+    "{}, {}, {}, {}, {}, NULL, {}, {}, {}) RETURNING position"
 )
 
 
@@ -247,6 +261,7 @@ async def _append(row: dict[str, Any]) -> int:
         row["completed_at"],
         row["created_at"],
         row["updated_at"],
+        json.dumps(row["status_reason"]),
     ]
     result = await TaskRow.raw(sql, *args)
     return result[0]["position"]

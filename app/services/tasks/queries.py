@@ -16,6 +16,8 @@ from piccolo.querystring import QueryString
 from app.db.tables import Task as TaskRow
 from app.errors import InvalidInput, NotFound
 from app.models.common import TaskId
+from app.models.decoding import from_column
+from app.models.runs import FAILED_RUN_STATES, RunPlan, StateReason, TaskRun
 from app.models.tasks import Task, TaskNode, TaskPage, TaskSort
 
 # What a cursor may carry: bounded so that no decoded value can overflow a database type (a 400, never a 500).
@@ -48,10 +50,28 @@ _SUBTREE_SQL = (
 # Both kinds of link for a set of tasks in one round trip (each query costs a connection on SQLite): dependency
 # edges with the status of the task depended on, and session links. {ids} becomes one placeholder per task id.
 _LINKS_SQL = (
-    "SELECT 'd' AS kind, d.task AS task, d.depends_on AS ref, t.status AS status "
+    "SELECT 'd' AS kind, d.task AS task, d.depends_on AS ref, t.status AS status, t.run_state AS run_state "
     "FROM task_dependencies d JOIN tasks t ON t.id = d.depends_on WHERE d.task IN ({ids}) "
-    "UNION ALL SELECT 's', s.task, s.session, NULL FROM task_sessions s WHERE s.task IN ({ids}) "
+    "UNION ALL SELECT 's', s.task, s.session, NULL, NULL FROM task_sessions s WHERE s.task IN ({ids}) "
     "ORDER BY 1, 2, 3"
+)
+
+# For each of a set of tasks, every task it depends on directly or further up whose run failed and is not completed
+# (UNION keeps the walk finite). {ids}: one placeholder per task id; {states}: the failed run states, quoted.
+_FAILED_UPSTREAM_SQL = (
+    "WITH RECURSIVE up(task, dep) AS ("
+    "SELECT task, depends_on FROM task_dependencies WHERE task IN ({ids}) "
+    "UNION SELECT up.task, d.depends_on FROM task_dependencies d JOIN up ON d.task = up.dep"
+    ") SELECT up.task AS task, up.dep AS dep FROM up JOIN tasks t ON t.id = up.dep "
+    "WHERE t.run_state IN ({states}) AND t.status <> 'completed'"
+)
+_FAILED_STATES = ", ".join(f"'{state}'" for state in FAILED_RUN_STATES)
+
+# A project's queued tasks in start order (see queue_order).
+_QUEUE_SQL = (
+    "SELECT id FROM tasks WHERE project = {} AND run_state = 'queued' ORDER BY run_rank DESC, "
+    "CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, "
+    "run_since, position, id"
 )
 
 
@@ -168,10 +188,48 @@ async def hydrate(rows: Sequence[dict[str, Any]]) -> list[Task]:
             deps[link["task"]].append(link["ref"])
             if link["status"] != "completed":
                 blocked[link["task"]].append(link["ref"])
-    return [
+    tasks = [
         to_model(r, dependencies=deps[r["id"]], blocked_by=blocked[r["id"]], session_ids=sessions[r["id"]])
         for r in rows
     ]
+    await _add_run_details(tasks)
+    return tasks
+
+
+async def runs_needing_person(limit: int = 500) -> list[Task]:
+    """Unarchived tasks of every project whose runs failed, ask the person or ended without report, newest first."""
+    rows = (
+        await TaskRow.select()
+        .where(TaskRow.run_state.is_in(list(FAILED_RUN_STATES)) & TaskRow.archived_at.is_null())
+        .order_by(TaskRow.run_since, ascending=False)
+        .limit(limit)
+    )
+    return await hydrate(rows)
+
+
+async def queue_order(project_id: str) -> list[str]:
+    """The queued tasks of a project in the order they start: bumped first, then by priority, then oldest."""
+    rows = await TaskRow.raw(_QUEUE_SQL, project_id)
+    return [r["id"] for r in rows]
+
+
+async def _add_run_details(tasks: list[Task]) -> None:
+    """Queue positions of queued tasks (one query per project involved), and for waiting tasks the dependencies,
+    direct or further up, whose runs failed (what they are blocked by until a person decides)."""
+    positions: dict[str, int] = {}
+    for project_id in {t.project_id for t in tasks if t.run is not None and t.run.state == "queued"}:
+        positions.update({tid: n for n, tid in enumerate(await queue_order(project_id), start=1)})
+    waiting = [t.id for t in tasks if t.run is not None and t.run.state == "waiting" and t.blocked_by]
+    failed: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(waiting), CHUNK):
+        chunk = waiting[start : start + CHUNK]
+        sql = _FAILED_UPSTREAM_SQL.format(ids=", ".join("{}" for _ in chunk), states=_FAILED_STATES)
+        for row in await TaskRow.raw(sql, *chunk):
+            failed[row["task"]].append(row["dep"])
+    for task in tasks:
+        if task.run is not None:
+            task.run.queue_position = positions.get(task.id)
+            task.run.failed_dependencies = sorted(failed.get(task.id, []))
 
 
 def to_model(
@@ -202,6 +260,22 @@ def to_model(
         dependencies=dependencies or [],
         blocked_by=blocked_by or [],
         session_ids=session_ids or [],
+        status_reason=from_column(row.get("status_reason"), StateReason),
+        run_plan=from_column(row.get("run_plan"), RunPlan),
+        run=_run(row),
+    )
+
+
+def _run(row: dict[str, Any]) -> TaskRun | None:
+    """The run part of a task row (None when it never had one); queue positions are added by `hydrate`."""
+    state = row.get("run_state")
+    if not state:
+        return None
+    return TaskRun(
+        state=state,
+        attempt=row.get("run_attempt") or 0,
+        session_id=row.get("run_session"),
+        reason=from_column(row.get("run_reason"), StateReason),
     )
 
 
