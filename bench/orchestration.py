@@ -16,8 +16,9 @@ in all, no cycles by construction). Timed from `POST /tasks/{root}/run-tree` (wh
 subtask is completed. The per-task figures come from the event log afterwards:
 - ready: its plan (tasks without dependencies) or its last dependency's completion; free: the latest moment before
   it was claimed at which a run left the active states (a slot freed); eligible = max(ready, free);
-- overhead = its session's started_at - eligible (what the scheduler and the spawn add); claim = the claim's time -
-  eligible (the scheduling pass alone); spawn = started_at - the claim's time (starting the session).
+- overhead = when its session was recorded running - eligible (what the scheduler and the spawn add); claim = the
+  claim's time - eligible (the scheduling pass alone); spawn = running - the claim (starting the session).
+  Every time is an event's commit time.
 Starts are counted from the agents' own log (one line per program start), the concurrency from the run states.
 """
 
@@ -34,7 +35,7 @@ from pathlib import Path
 import httpx
 from common import live_server, maestro_env, percentiles, scratch_home
 
-from tests.helpers import reap_holders
+from tests.helpers import fresh_postgres_database, reap_holders
 
 AGENT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "run_agent.py"
 ACTIVE = ("starting", "running", "checking")
@@ -80,22 +81,26 @@ def ts(value: str) -> float:
 
 
 def analyse(api: httpx.Client, ids: list[str], started_at: float) -> dict:
-    """Per-task overhead and claim latency, the most runs active at once, from the event log and the sessions."""
+    """Per-task overhead and claim latency, the most runs active at once, from the event log. Every time is an
+    event's commit time (`ts`): what another instance, or the scheduler itself, could have seen then."""
     deps: dict[str, list[str]] = {t: api.get(f"{API}/tasks/{t}").json()["dependencies"] for t in ids}
     completed: dict[str, float] = {}
     planned: dict[str, float] = {}
     claimed: dict[str, float] = {}
     session_of: dict[str, str] = {}
+    running_at: dict[str, float] = {}  # session id -> when it was recorded running
     frees: list[float] = []
     state: dict[str, str | None] = {}
     active = most_active = 0
     for event in all_events(api):
+        at = ts(event["ts"])
+        if event["type"] == "session.status_changed" and event["data"]["to"] == "running":
+            running_at.setdefault(event["entity_id"], at)
         if event["type"] != "task.updated" or event["entity_id"] not in deps:
             continue
         task = event["data"]["task"]
         run = task.get("run") or {}
         new, old = run.get("state"), state.get(task["id"])
-        at = ts(run["reason"]["at"]) if run.get("reason") else ts(event["ts"])
         if new != old:
             if new == "waiting" and task["id"] not in planned:
                 planned[task["id"]] = at
@@ -107,7 +112,7 @@ def analyse(api: httpx.Client, ids: list[str], started_at: float) -> dict:
             most_active = max(most_active, active)
             state[task["id"]] = new
         if task["status"] == "completed" and task["id"] not in completed:
-            completed[task["id"]] = ts(task["completed_at"])
+            completed[task["id"]] = at
         if run.get("session_id"):
             session_of[task["id"]] = run["session_id"]
     overhead, claim, spawn = [], [], []
@@ -115,10 +120,10 @@ def analyse(api: httpx.Client, ids: list[str], started_at: float) -> dict:
         ready = max([completed[d] for d in deps[task_id]] or [planned.get(task_id, started_at)])
         free = max((f for f in frees if f <= claimed[task_id]), default=0.0)
         eligible = max(ready, free)
-        session = api.get(f"{API}/sessions/{session_of[task_id]}").json()
-        overhead.append((ts(session["started_at"]) - eligible) * 1000)
+        started = running_at[session_of[task_id]]
+        overhead.append((started - eligible) * 1000)
         claim.append((claimed[task_id] - eligible) * 1000)
-        spawn.append((ts(session["started_at"]) - claimed[task_id]) * 1000)
+        spawn.append((started - claimed[task_id]) * 1000)
     return {
         "overhead_ms": percentiles(overhead),
         "claim_ms": percentiles(claim),
@@ -183,7 +188,11 @@ def main() -> None:
     for round_ in range(args.rounds):
         for database_url in databases:
             for held in holders:
-                result = one_round(database_url, held, args)
+                if database_url is None:
+                    result = one_round(None, held, args)
+                else:
+                    with fresh_postgres_database(database_url) as fresh:  # an empty database each round
+                        result = one_round(fresh, held, args)
                 print(json.dumps({"round": round_ + 1, **result}), flush=True)
 
 

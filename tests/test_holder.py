@@ -5,6 +5,7 @@ other uids, the orphan grace, and the spec file."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import pytest
 
 from app.terminals import MAX_INPUT, ProgramNotFoundError, Viewer
 from app.terminals.held import HeldTerminal, HolderGone, dismiss_holder
+from app.terminals.held_launch import close_fork_server
 from app.terminals.holder_protocol import HolderSpec
 from app.terminals.process import process_start_time, same_process, session_members, signal_session
 from app.terminals.pty_host import READ_BATCH
@@ -61,6 +63,7 @@ async def start(socket_dir: Path, tmp_path: Path) -> AsyncIterator[Start]:
         return terminal
 
     yield run
+    close_fork_server(socket_dir)
     for terminal in started:
         if same_process(terminal.pid, terminal.pid_start_time):
             signal_session(terminal.pid, signal.SIGKILL)
@@ -124,6 +127,37 @@ async def test_shell_echo_resize_and_private_socket(start: Start, socket_dir: Pa
     assert await term.stop(grace=1.0) == -signal.SIGHUP
     await term.collect()
     await eventually(lambda: holder_gone(term) and not term.socket_path.exists())
+
+
+def fork_servers_of(socket_dir: Path) -> list[int]:
+    """The pids of this process's holder fork servers serving `socket_dir` (the holders they fork share their
+    command line, but are re-parented away)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if b"--fork-server" in argv and str(socket_dir).encode() in argv and parent == os.getpid():
+                    found.append(int(entry.name))
+    return found
+
+
+async def test_holders_come_from_one_fork_server_replaced_when_it_dies(start: Start, socket_dir: Path) -> None:
+    first = await start([sys.executable, "-c", TICKER])
+    await read_until(first.attach(), rb"tick 1")
+    servers = fork_servers_of(socket_dir)
+    assert len(servers) == 1
+    os.kill(servers[0], signal.SIGKILL)  # the holders it forked live on: they are nobody's children
+    second = await start([sys.executable, "-c", TICKER])  # this start goes the plain way, the next forks again
+    await read_until(second.attach(), rb"tick 1")
+    third = await start([sys.executable, "-c", TICKER])
+    await read_until(third.attach(), rb"tick 1")
+    assert first.alive and second.alive and third.alive
+    assert len(fork_servers_of(socket_dir)) == 1 and fork_servers_of(socket_dir) != servers
+    close_fork_server(socket_dir)
+    await eventually(lambda: fork_servers_of(socket_dir) == [])
+    assert first.alive and third.alive
 
 
 async def test_exit_code_on_exit_and_collect(start: Start) -> None:

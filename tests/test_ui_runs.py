@@ -283,14 +283,16 @@ async def test_cards_and_tree_rows_show_the_run(user: User, app: MaestroApp) -> 
     await user.open(f"/projects/{project.id}/board")
     await user.should_see(marker="board")
     await eventually(
-        lambda: badges()
-        == {
-            "Queued first": "queued #1",
-            "Queued second": "queued #2",
-            HTML: "run failed",
-            "Deploy": f"blocked by failed {HTML}",  # the title as text, never as HTML
-            "Waiting": "waiting on 1",
-        }
+        lambda: (
+            badges()
+            == {
+                "Queued first": "queued #1",
+                "Queued second": "queued #2",
+                HTML: "run failed",
+                "Deploy": f"blocked by failed {HTML}",  # the title as text, never as HTML
+                "Waiting": "waiting on 1",
+            }
+        )
     )
     assert not shown_kind(user, ui.html)
     assert len(user.find(marker="run-plan-icon").elements) == 6  # the busy one's too

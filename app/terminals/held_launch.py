@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from app.terminals.held_link import HolderGone
+from app.terminals.holder_forks import ForkServer
 from app.terminals.holder_protocol import HolderRefused, HolderSpec, check_private_dir
 from app.terminals.pty_host import ProgramNotFoundError
 
 START_TIMEOUT_S = 10.0  # the holder process starting (an interpreter start and a fork: ~0.1 s on an idle machine)
+log = logging.getLogger("maestro.holder")
 APP_ROOT = Path(__file__).resolve().parents[2]  # where `app` is importable from, for the holder's interpreter
 
 
@@ -74,41 +77,84 @@ def private_dir(path: Path) -> Path:
 
 
 async def launch(spec: HolderSpec, spec_path: Path) -> int:
-    """Write the spec, start the holder and wait for its first words; the holder's pid."""
+    """Write the spec, start the holder (forked by the fork server, or in a fresh interpreter when that fails) and
+    wait for its first words; the holder's pid."""
     _write_spec(spec, spec_path)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.terminals.holder",
-            str(spec_path),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=spec_path.parent,
-            env=_holder_env(),
-            start_new_session=True,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise HolderGone(f"the holder did not start within {START_TIMEOUT_S:.0f}s") from None
+        words = await _forked(spec_path)
+        if words is None:
+            words = await _exec(spec_path)
     finally:
         _remove(spec_path)  # normally the holder did; not when it failed before reading it
-    words = out.decode(errors="replace").strip()
     kind, _, rest = words.partition(" ")
-    if proc.returncode == 0 and kind == "ok":
+    if kind == "ok":
         return int(rest.split()[0])
     what, _, message = rest.partition(" ")
     if kind == "error" and what == "program":
         raise ProgramNotFoundError(spec.argv[0])
     if kind == "error" and what == "cwd":
         raise NotADirectoryError(errno.ENOTDIR, f"working directory does not exist: {spec.cwd}", spec.cwd)
-    detail = message or words or err.decode(errors="replace").strip()[-500:] or f"exit status {proc.returncode}"
-    raise HolderGone(f"the holder failed to start: {detail}")
+    raise HolderGone(f"the holder failed to start: {message or words}")
+
+
+def close_fork_server(socket_dir: Path) -> None:
+    """Stop the fork server of this socket directory, if one runs (server shutdown)."""
+    server = _fork_servers.pop(Path(socket_dir), None)
+    if server is not None:
+        server.close()
+
+
+_fork_servers: dict[Path, ForkServer] = {}
+
+
+async def _forked(spec_path: Path) -> str | None:
+    """The launcher's words, forked by this socket directory's fork server (started on first use); None when the
+    fork server cannot be used (it could not start, or died): the caller starts the holder the plain way."""
+    socket_dir = spec_path.parent
+    server = _fork_servers.get(socket_dir)
+    if server is None or not server.alive:
+        if server is not None:
+            close_fork_server(socket_dir)
+        try:
+            server = _fork_servers[socket_dir] = ForkServer(socket_dir, _holder_env())
+        except OSError as exc:
+            log.warning("the holder fork server did not start (%s); starting holders one interpreter each", exc)
+            return None
+    try:
+        return await server.launch(spec_path, START_TIMEOUT_S)
+    except TimeoutError:
+        raise HolderGone(f"the holder did not start within {START_TIMEOUT_S:.0f}s") from None
+    except OSError as exc:  # it died between requests: this start goes the plain way, the next makes a new one
+        log.warning("the holder fork server failed (%s); starting this holder in its own interpreter", exc)
+        close_fork_server(socket_dir)
+        return None
+
+
+async def _exec(spec_path: Path) -> str:
+    """The launcher's words, from `python -m app.terminals.holder SPEC` in a fresh interpreter."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.terminals.holder",
+        str(spec_path),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=spec_path.parent,
+        env=_holder_env(),
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise HolderGone(f"the holder did not start within {START_TIMEOUT_S:.0f}s") from None
+    words = out.decode(errors="replace").strip()
+    if proc.returncode == 0 or words:
+        return words
+    return err.decode(errors="replace").strip()[-500:] or f"exit status {proc.returncode}"
 
 
 def _write_spec(spec: HolderSpec, spec_path: Path) -> None:

@@ -37,6 +37,7 @@ from app.terminals.pty_host import ProgramNotFoundError, Terminal
 from app.terminals.viewer import Viewer
 
 log = logging.getLogger("maestro.holder")
+FORK_SERVER = "--fork-server"
 
 RECORDING_FLUSH_S = 1.0  # a killed holder loses at most this much of the recording
 SOCKET_CHECK_S = 1.0  # how often the holder checks that its socket is still there to be found
@@ -292,15 +293,27 @@ def _event_loop_runner() -> asyncio.Runner:
 
 
 def main(args: list[str]) -> int:
-    """Entry point: ``python -m app.terminals.holder SPEC``; prints ``ok HOLDER_PID PID START_TIME`` or ``error …``."""
+    """Entry point: ``python -m app.terminals.holder SPEC``; prints ``ok HOLDER_PID PID START_TIME`` or ``error …``.
+
+    ``python -m app.terminals.holder --fork-server FD SOCKET_DIR`` runs the fork server instead
+    (``app.terminals.holder_forks``): the same start, forked from a process that has already imported all of this."""
+    if len(args) == 3 and args[0] == FORK_SERVER:
+        from app.terminals.holder_forks import serve_forks
+
+        return serve_forks(int(args[1]))
     if len(args) != 1:
         print("usage: python -m app.terminals.holder SPEC", file=sys.stderr)
         return 2
     # Descriptors the server's loop let us inherit (uvloop leaves one of its pipes open across exec) would be held
     # for the holder's whole life, and a server waiting for them to close would wait for ever.
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    return start_holder(args[0])
+
+
+def start_holder(spec_path: str) -> int:
+    """Read the spec, fork the holder and print its first words (this process is the launcher; it then exits)."""
     try:
-        spec = _read_spec(Path(args[0]))
+        spec = _read_spec(Path(spec_path))
     except (OSError, ValueError) as exc:
         print(f"error spec {exc}", flush=True)
         return 1

@@ -4,7 +4,8 @@ With holders, a server restart is a non-event for the agents: each program runs 
 (`app.terminals.holder`) that owns its pty, scrollback and recording and serves the server over a private unix
 socket in MAESTRO_HOME/holders/ (0700; the socket 0600; only the owner's uid is accepted). A server that stops
 with --keep-sessions, crashes or is killed leaves them running; the next server reattaches them (`reattach`),
-verifying the program's pid and start time so a reused pid is never mistaken for the session's.
+verifying the program's pid and start time so a reused pid is never mistaken for the session's. Holders are forked
+by one fork server per server (`app.terminals.holder_forks`), which `close` stops at shutdown.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from app.terminals import Terminal
 from app.terminals.held import HeldTerminal, HolderGone, dismiss_holder
+from app.terminals.held_launch import close_fork_server
 
 log = logging.getLogger("maestro.sessions")
 
@@ -65,6 +67,11 @@ class Hosting:
             )
         except HolderGone as exc:
             raise OSError(errno.EIO, f"its holder process did not start ({exc})") from exc
+
+    def close(self) -> None:
+        """Server shutdown: stop the holder fork server (the holders it started live on)."""
+        if self.holders:
+            close_fork_server(self.socket_dir)
 
     def socket_of(self, session_id: str) -> Path:
         """The unix socket the session's holder serves."""

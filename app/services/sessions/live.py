@@ -111,6 +111,7 @@ class LiveSessions:
         """Server shutdown: stop every session and reap every child."""
         await self._monitor.stop()
         await asyncio.gather(*(self.stop(sid, "maestro") for sid in list(self._terminals)), return_exceptions=True)
+        self.hosting.close()
 
     async def detach_all(self) -> None:
         """Server shutdown leaving the sessions running (`maestro stop --keep-sessions`): let go of each holder.
@@ -122,6 +123,7 @@ class LiveSessions:
         for sid in held:
             self._terminals.pop(sid, None)
         await asyncio.gather(*(self.stop(sid, "maestro") for sid in list(self._terminals)), return_exceptions=True)
+        self.hosting.close()
 
     async def take_over(self, record: orphans.ProcessRecord) -> str | None:
         """At startup: reattach a live session of this host to its holder (None: it runs on here), or say why not."""
