@@ -53,6 +53,7 @@ def test_session_spawn_list_show_stop_and_recording(server: LiveServer, project:
     assert (
         "poke" in shown and "Look around (working)" in shown and project["name"] in shown and "having a look" in shown
     )
+    assert "its program started (pid" in shown and "reported" in shown  # why it runs, and its last report
 
     stopped = as_json(cli(server, "session", "stop", sid, "--json"))
     assert stopped["status"] == "stopped"

@@ -33,6 +33,7 @@ from app.cli.common import (
     when,
 )
 from app.cli.errors import Refused
+from app.cli.task_views import reason_text
 from app.cli.worktree_cmds import resolve_worktree
 from app.models.common import ROLES, SESSION_STATUSES
 from app.models.profiles import ProfileListing
@@ -207,6 +208,8 @@ def show(session_id: str, as_json: bool) -> None:
         timeline = _latest_entries(client, session_id, 5)
         project_name = client.get(f"/projects/{item['project_id']}")["name"]
     console.print(f"[bold]{text(item['name'])}[/]  {item['id']}  {styled(item['status'], SESSION_STYLE)}")
+    if item.get("status_reason"):
+        console.print(f"[dim]{'why':<10}[/]{reason_text(item['status_reason'])}")
     rows = [
         ("project", f"{project_name} ({item['project_id']})"),
         ("profile", item["profile"]),
@@ -216,6 +219,7 @@ def show(session_id: str, as_json: bool) -> None:
         ("started", when(item["started_at"])),
         ("ended", when(item["ended_at"])),
         ("exit code", item["exit_code"]),
+        ("reported", when(item.get("last_report_at"))),
     ]
     for label, value in rows:
         if value not in (None, ""):
