@@ -135,6 +135,9 @@ def test_every_operation_documents_its_errors_and_security(document: dict[str, A
         for code in errors:
             schema = responses[code]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (label, code)
+        # A retry key reused with another request is answered 409, so every route taking one says so.
+        if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])):
+            assert "already used with a different request" in responses["409"]["description"], label
     error = document["components"]["schemas"]["ErrorBody"]
     assert error["required"] == ["status_code", "detail", "extra"] and error["additionalProperties"] is False
 

@@ -135,7 +135,9 @@ def document_errors(operation: dict[str, Any], handler: HTTPRouteHandler, path: 
     Every route: 403 (Host not allowed; the gate checks it before anything else). Routes needing the token: 401,
     429 (too many failed attempts from the address, checked before the token), and 403 also for a refused
     Origin or a session token the route does not allow. Parameters or a body: 400. Path parameters: 404 (not
-    for PUT, which creates what its path names). A body: 413 and 415. 409 only where the route declares it.
+    for PUT, which creates what its path names). A body: 413 and 415. An Idempotency-Key header: 409 (the key
+    was used with a different request), added to the route's own 409 if it declares one; otherwise 409 only where
+    the route declares it.
     """
     public = bool(handler.opt.get("public"))
     params = operation.get("parameters", [])
@@ -150,15 +152,18 @@ def document_errors(operation: dict[str, Any], handler: HTTPRouteHandler, path: 
     if body:
         errors[413] = f"Request body larger than {handler.resolve_request_max_body_size()} bytes"
         errors[415] = "Request bodies must be JSON (Content-Type: application/json)"
+    responses = operation.setdefault("responses", {})
+    if any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in params):
+        declared = responses.get("409", {}).get("description")
+        errors[409] = f"{declared}; or: {KEY_REUSED}" if declared else KEY_REUSED
     if public:
         operation["security"] = []
     else:
         errors[401] = "Missing or invalid token"
         errors[429] = "Too many failed authentication attempts from this address; wait a minute"
-    responses = operation.setdefault("responses", {})
     for status, description in errors.items():
         # Litestar's own 400 has a schema of its own: ours is the one error shape, like every other error.
-        if str(status) not in responses or status == 400:
+        if str(status) not in responses or status in (400, 409):
             responses[str(status)] = error_response(status, description)
     operation["responses"] = dict(sorted(responses.items()))
 

@@ -47,8 +47,12 @@ async def gate_and_claim(writer: Writer, host: str) -> list[Claim]:
     longer is), finished tasks are disarmed, and queued tasks are claimed for `host` in queue order while their
     project has free agent slots. Writes (and emits) only what changes."""
 
+    armed = TaskRow.run_state.is_in(list(ARMED_RUN_STATES))
+    if not await TaskRow.exists().where(armed):  # the usual case: no write transaction for nothing
+        return []
+
     async def op(tx: Tx) -> list[Claim]:
-        rows = await TaskRow.select().where(TaskRow.run_state.is_in(list(ARMED_RUN_STATES)))
+        rows = await TaskRow.select().where(armed)
         if not rows:
             return []
         pending = await _unfinished_dependencies([r["id"] for r in rows])

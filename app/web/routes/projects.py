@@ -27,7 +27,7 @@ async def list_projects() -> list[Project]:
     "/projects",
     tags=TAGS,
     summary="Create a project",
-    responses=conflict("The name is taken, or the Idempotency-Key was used with a different body"),
+    responses=conflict("The name is taken"),
 )
 async def create_project(
     data: JSONBody[ProjectCreate],

@@ -10,7 +10,7 @@ from app.models.reports import ReportCreate, ReportResult
 from app.services import sessions
 from app.services.runtime import Runtime
 from app.web.deps import IdempotencyKeyHeader, SessionIdPath
-from app.web.openapi import KEY_REUSED, conflict
+from app.web.openapi import conflict
 
 
 @post(
@@ -19,7 +19,7 @@ from app.web.openapi import KEY_REUSED, conflict
     summary="Report progress, a blocker, a need for input, completion or an error",
     opt={"agent": "self"},
     status_code=201,
-    responses=conflict(f"The session has ended; or: {KEY_REUSED}"),
+    responses=conflict("The session has ended"),
 )
 async def create_report(
     session_id: SessionIdPath,

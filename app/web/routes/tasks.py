@@ -16,7 +16,7 @@ from app.models.common import TaskStatus
 from app.models.tasks import DependencyCreate, Task, TaskCreate, TaskMove, TaskNode, TaskPage, TaskSort, TaskUpdate
 from app.services import tasks
 from app.web.deps import IdempotencyKeyHeader, TaskIdPath
-from app.web.openapi import KEY_REUSED, conflict
+from app.web.openapi import conflict
 
 TAGS = ["tasks"]
 _TASK_ID = id_pattern("tsk")[1:-1]  # without anchors, to combine with `root`
@@ -27,7 +27,6 @@ _TASK_ID = id_pattern("tsk")[1:-1]  # without anchors, to combine with `root`
     tags=TAGS,
     summary="Create a task",
     opt={"agent": "write", "agent_project": "body"},
-    responses=conflict("Idempotency-Key reused with a different body"),
 )
 async def create_task(
     data: JSONBody[TaskCreate],
@@ -96,7 +95,6 @@ async def get_task(task_id: TaskIdPath) -> Task:
     tags=TAGS,
     summary="Update a task",
     opt={"agent": "write"},
-    responses=conflict(KEY_REUSED),
 )
 async def update_task(
     task_id: TaskIdPath,
@@ -114,7 +112,6 @@ async def update_task(
     tags=TAGS,
     summary="Delete a task and its subtree",
     opt={"agent": "orchestrator"},
-    responses=conflict(KEY_REUSED),
 )
 async def delete_task(
     task_id: TaskIdPath,
@@ -166,7 +163,7 @@ def encode_tree(root: TaskNode) -> bytes:
     summary="Move a task",
     opt={"agent": "write"},
     status_code=HTTP_200_OK,
-    responses=conflict(f"The new parent is the task itself or one of its descendants; or: {KEY_REUSED}"),
+    responses=conflict("The new parent is the task itself or one of its descendants"),
 )
 async def move_task(
     task_id: TaskIdPath,
@@ -184,7 +181,7 @@ async def move_task(
     tags=TAGS,
     summary="Add a dependency",
     opt={"agent": "write"},
-    responses=conflict(f"Self-dependency, duplicate edge or a cycle; or: {KEY_REUSED}"),
+    responses=conflict("Self-dependency, duplicate edge or a cycle"),
 )
 async def add_dependency(
     task_id: TaskIdPath,
@@ -202,7 +199,6 @@ async def add_dependency(
     tags=TAGS,
     summary="Remove a dependency",
     opt={"agent": "write"},
-    responses=conflict(KEY_REUSED),
 )
 async def remove_dependency(
     task_id: TaskIdPath,

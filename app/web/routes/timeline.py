@@ -12,7 +12,6 @@ from app.db.writer import Writer
 from app.models.timeline import SessionTimelineCreate, TaskTimelineCreate, TimelineEntry
 from app.services import timeline
 from app.web.deps import IdempotencyKeyHeader, SessionIdPath, TaskIdPath
-from app.web.openapi import KEY_REUSED, conflict
 
 TAGS = ["timeline"]
 AfterQuery = Annotated[
@@ -32,7 +31,6 @@ async def task_timeline(task_id: TaskIdPath, after: AfterQuery = 0, limit: Limit
     tags=TAGS,
     summary="Add to a task's timeline",
     opt={"agent": "write"},
-    responses=conflict(KEY_REUSED),
 )
 async def add_to_task(
     task_id: TaskIdPath,
@@ -58,7 +56,6 @@ async def session_timeline(
     tags=TAGS,
     summary="Add to a session's timeline",
     opt={"agent": "write"},
-    responses=conflict(KEY_REUSED),
 )
 async def add_to_session(
     session_id: SessionIdPath,
