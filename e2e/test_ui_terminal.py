@@ -3,6 +3,7 @@ links, a flood next to a responsive page, Ctrl-C under flood, how a session ends
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -93,6 +94,16 @@ def wait_clipboard(page: Page, text: str) -> None:
 
 def screen(terminal: Locator) -> list[str]:
     return terminal.evaluate(SCREEN)
+
+
+def shell_pid_line(page: Page, terminal: Locator) -> str:
+    """The line `echo pid-$$` printed (`pid-1234`); a long prompt may wrap the command's own echo onto a line that
+    starts with `pid-` too, so only digits count."""
+    deadline = time.monotonic() + WAIT / 1000
+    while not (found := [line for line in screen(terminal) if re.fullmatch(r"pid-\d+", line)]):
+        assert time.monotonic() < deadline, screen(terminal)
+        page.wait_for_timeout(50)
+    return found[0]
 
 
 def test_type_resize_reload_and_bytes_stay_off_nicegui(browser: Browser, shared: LiveServer):
@@ -315,7 +326,7 @@ def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser:
         terminal = page.get_by_test_id("terminal")
         type_into(page, terminal, "echo before-$((1+1)); echo pid-$$\n")
         wait_line(page, terminal, "before-2")
-        pid_line = next(line for line in screen(terminal) if line.startswith("pid-"))
+        pid_line = shell_pid_line(page, terminal)
         server.stop(signal.SIGKILL)  # a crash: the shell's holder keeps it and its terminal
         expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
         with page.expect_navigation(timeout=2 * WAIT):  # NiceGUI reloads a page whose server is a new process
