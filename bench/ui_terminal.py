@@ -70,6 +70,7 @@ VIEWPORT = {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": Fal
 SESSIONS = ("echo", "flood", "throughput", "delivery")  # the last one is not shown in the page
 STARTED: list[str] = []  # every session this run started, stopped again before the server stops
 ENDED = ("completed", "failed", "stopped", "lost")
+STAGES = ("parsed", "drawn", "dispatch", "key", "arrival")  # echo samples kept per key (see ECHO_SETUP)
 
 # Page-side probes. `link` is static/terminal.js's TerminalLink; listeners run when output has been parsed.
 SETUP = """() => {
@@ -89,12 +90,20 @@ SETUP = """() => {
 
 ECHO_SETUP = """index => {
   const link = window.__bench.links()[index];
-  const echo = window.__echo = {pending: null, parsed: [], drawn: [], dispatch: [], resolve: null, armed: null};
+  const echo = window.__echo = {pending: null, parsed: [], drawn: [], dispatch: [], key: [], arrival: [],
+                                resolve: null, armed: null};
   echo.arm = () => { echo.armed = new Promise(resolve => echo.resolve = resolve); };
   document.addEventListener('keydown', e => {
     if (e.key.length !== 1 || e.ctrlKey) return;
-    echo.pending = {code: e.key.charCodeAt(0), t: e.timeStamp, seen: performance.now()};
+    echo.pending = {code: e.key.charCodeAt(0), t: e.timeStamp, seen: performance.now(), arrived: null};
   }, true);
+  // When the output carrying the echo reached the page (the socket's message handler).
+  const receive = link.receive.bind(link);
+  link.receive = data => {
+    const p = echo.pending;
+    if (p && p.arrived === null && typeof data !== 'string') p.arrived = performance.now();
+    receive(data);
+  };
   link.listeners.add(bytes => {
     const p = echo.pending;
     if (p && bytes.includes(p.code)) {
@@ -102,6 +111,8 @@ ECHO_SETUP = """index => {
       const now = performance.now();
       echo.parsed.push(now - p.t);
       echo.dispatch.push(now - p.seen);
+      echo.key.push(p.seen - p.t);
+      echo.arrival.push((p.arrived === null ? now : p.arrived) - p.seen);
       // xterm.js asked for its frame while parsing; this callback runs after its drawing in that frame.
       requestAnimationFrame(() => { echo.drawn.push(performance.now() - p.t); echo.resolve(); });
     }
@@ -420,7 +431,7 @@ def echo_latency(tab: Tab, index: int, keys: int, rng: random.Random) -> dict[st
     fall anywhere in the frame cycle, as a person's do), each released once its echo is drawn (a person holds a key
     longer than that: a key released at once would put its keyup in the echo's way, which typing does not do);
     samples in ms per key."""
-    tab.evaluate("() => { for (const k of ['parsed', 'drawn', 'dispatch']) window.__echo[k] = []; }")
+    tab.evaluate("() => { for (const k of STAGES) window.__echo[k] = []; }".replace("STAGES", json.dumps(STAGES)))
     focus(tab, index)
     for i in range(keys):
         char = "abcdefghij"[i % 10]
@@ -430,7 +441,7 @@ def echo_latency(tab: Tab, index: int, keys: int, rng: random.Random) -> dict[st
         tab.key_up(char)
         time.sleep(rng.uniform(0.015, 0.06))
     return tab.evaluate(
-        "() => ({parsed: window.__echo.parsed, drawn: window.__echo.drawn, dispatch: window.__echo.dispatch})"
+        "() => Object.fromEntries(STAGES.map(k => [k, window.__echo[k]]))".replace("STAGES", json.dumps(STAGES))
     )
 
 
@@ -528,6 +539,13 @@ def summarize(rounds: list[dict]) -> dict:
         "echo_p50_per_round": [round(statistics.median(r["echo"]["parsed"]), 1) for r in rounds],
         "echo_parsed_ms_while_another_session_floods": pooled("echo_flood", "parsed"),
         "echo_drawn_ms_while_another_session_floods": pooled("echo_flood", "drawn"),
+        # Where the time under a flood goes: the key event waiting to be handled, the echo on its way (the server
+        # and the page's message queue), and from the handler to the parsed echo.
+        "echo_stages_while_another_session_floods": {
+            "key_event_waits": pooled("echo_flood", "key"),
+            "key_handled_to_echo_arrived": pooled("echo_flood", "arrival"),
+            "key_handled_to_echo_parsed": pooled("echo_flood", "dispatch"),
+        },
         "echo_flood_p50_per_round": [round(statistics.median(r["echo_flood"]["parsed"]), 1) for r in rounds],
         "echo_flood_p99_per_round": [round(percentiles(r["echo_flood"]["parsed"])["p99"], 1) for r in rounds],
         "flood_MB_per_s_during_echo": round(statistics.median(r["flood_MB_per_s_during_echo"] for r in rounds), 2),

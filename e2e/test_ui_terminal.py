@@ -214,6 +214,7 @@ def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser
     # The rest of the page still answers: another terminal echoes, a NiceGUI button reacts.
     type_into(page, other, "echo alive-$((1+1))\n")
     wait_line(page, other, "alive-2")
+    expect(other.locator(".xterm-rows")).to_contain_text("alive-2")  # drawn, not only parsed
     page.get_by_test_id("theme-toggle").click()
     expect(page.locator("body.body--dark")).to_have_count(1, timeout=WAIT)
     # Flow control: the server never has more than about 1.25 MiB of output in flight to this tab.
@@ -228,6 +229,7 @@ def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser
     page.keyboard.press("Control+C")
     type_into(page, flooding, "echo stopped-$((2+2))\n")
     wait_line(page, flooding, "stopped-4")
+    expect(flooding.locator(".xterm-rows")).to_contain_text("stopped-4")  # drawn, not only parsed
     received = flooding.evaluate(f"el => ({LINK})(el).received")
     type_into(page, other, "echo still-$((3+3))\n")
     wait_line(page, other, "still-6")
