@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
@@ -147,6 +148,52 @@ def seed_worktree(api, project_id: str, work: Path) -> str:
     return session["worktree_id"]
 
 
+def seed_runs(api, work: Path) -> dict[str, str]:
+    """A project whose task tree runs itself: two agents at once (the limit), two ready tasks queued behind them, a
+    run that could not start and asks the person, one that ended without report and the task it blocks."""
+    project = api.post(
+        "/api/v1/projects", json={"name": "Nightly report", "working_dir": str(work), "max_agents": 2}
+    ).json()
+    api.put("/api/v1/profiles/coder", json={"argv": ["/bin/sh", "-c", "sleep 600"], "description": "demo agent"})
+    api.put("/api/v1/profiles/broken", json={"argv": ["/nonexistent/agent"]})
+    api.put("/api/v1/profiles/hasty", json={"argv": ["/bin/sh", "-c", "sleep 1"], "description": "quits early"})
+
+    def task(title: str, after: tuple[str, ...] = (), **fields) -> str:
+        body = {"project_id": project["id"], "title": title, **fields}
+        task_id = api.post("/api/v1/tasks", json=body).json()["id"]
+        for dependency in after:
+            api.post(f"/api/v1/tasks/{task_id}/dependencies", json={"depends_on": dependency})
+        return task_id
+
+    def plan(task_id: str, profile: str, until: tuple[str, ...], **fields) -> None:
+        api.put(f"/api/v1/tasks/{task_id}/plan", json={"profile": profile, **fields})
+        deadline = time.monotonic() + 30
+        while (api.get(f"/api/v1/tasks/{task_id}").json().get("run") or {}).get("state") not in until:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the run of {task_id} did not reach {until}")
+            time.sleep(0.2)
+
+    spec = task("Write the log format spec", status="completed")
+    gzip = task("Handle gzip-rotated files", (spec,))
+    ingest = task("Ingest into SQLite", (spec,), description="One table per day; keep the raw line.")
+    parse = task("Parse the nginx access logs", (spec,), priority="high")
+    bench = task("Benchmark on 1 GB of logs", (spec,))
+    tune = task("Tune the alert thresholds", (ingest,), priority="critical")
+    summary = task("Write the summary report", (parse, bench))
+    deploy = task("Deploy the dashboard", (summary, tune))
+    ci, docs = task("Set up CI for the parser"), task("Document the CLI", priority="low")
+    plan(gzip, "broken", ("needs_person",), on_failure="ask")
+    plan(ingest, "hasty", ("ended_without_report",), on_failure="stop")
+    plan(parse, "coder", ("running",))
+    plan(bench, "coder", ("running",))
+    for task_id in (ci, docs):
+        plan(task_id, "coder", ("queued",))
+    plan(tune, "coder", ("waiting",))
+    for task_id in (summary, deploy):
+        plan(task_id, "coder", ("waiting",), check={"command": "pytest -q", "timeout_s": 600})
+    return {"project": project["id"], "ingest": ingest}
+
+
 def main() -> None:
     """Seed a demo and write the screenshots."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -178,6 +225,13 @@ def main() -> None:
             worktree_id = seed_worktree(api, ids["project"], scratch / "work")
         shoot(page, f"{base}/worktrees/{worktree_id}", "review", ready="review-diff")
         shoot(page, f"{base}/projects/{ids['project']}/worktrees", "worktrees", ready="worktree-row")
+        runs_work = scratch / "runs"
+        runs_work.mkdir()
+        with server.client() as api:
+            runs = seed_runs(api, runs_work)
+        shoot(page, f"{base}/projects/{runs['project']}/graph", "graph", ready="graph-node")
+        shoot(page, f"{base}/projects/{runs['project']}/board", "board-runs", ready="run-badge")
+        shoot(page, f"{base}/tasks/{runs['ingest']}", "task-run", ready="run-decide")
         browser.close()
 
 

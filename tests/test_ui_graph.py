@@ -198,3 +198,24 @@ def queue_titles(user: User) -> list[str]:
     (queue,) = user.find(marker="graph-queue").elements
     rows = [e for e in queue.descendants() if "graph-queue-item" in e._markers]
     return [link.text for row in rows for link in row.descendants() if "graph-task-link" in link._markers]
+
+
+async def test_a_run_waiting_for_the_person_names_its_session_not_its_id(user: User, app: MaestroApp):
+    config = app.settings.home / "config.toml"
+    quitter = json.dumps([sys.executable, "-c", "pass"])
+    config.write_text(config.read_text() + f'\n[profiles.quitter]\nargv = {quitter}\nprompt_via = "none"\n')
+    project = await make_project(app)
+    task = await make_task(app, project, "Ingest the logs")
+    await set_plan(app.runtime.writer, task.id, RunPlan(profile="quitter"), ACTOR)
+
+    async def ended() -> bool:
+        return any(n.run_state == "ended_without_report" for n in (await run_graph(project.id)).nodes)
+
+    await eventually(ended, timeout=15)
+    await user.open(f"/projects/{project.id}/graph")
+    with user.scope(marker="graph-decisions"):
+        await user.should_see("Ingest the logs")
+        await user.should_see("session 'Ingest the logs' ended (completed) without reporting it complete")
+        await user.should_not_see("ses_")
+    (box,) = [n for n in drawing(user)._props["nodes"] if n["title"] == "Ingest the logs"]
+    assert "ses_" not in box["tip"] and "ended (completed) without reporting it complete" in box["tip"]

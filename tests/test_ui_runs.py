@@ -298,6 +298,8 @@ async def test_cards_and_tree_rows_show_the_run(user: User, app: MaestroApp) -> 
     assert len(user.find(marker="run-plan-icon").elements) == 6  # the busy one's too
     chips = [card_title(user, chip) for chip in user.find(marker="session-chip").elements]
     assert chips == [busy.title]  # its session chip says it runs: no "running" badge beside it
+    # The session is named after the task: the chip names the agent instead of repeating the card's title.
+    assert [chip.text for chip in user.find(marker="session-chip").elements] == ["sleeper: running"]
 
     await runs.bump(app.runtime.writer, second.id, ACTOR)  # live: positions follow
     await eventually(lambda: badges()["Queued second"] == "queued #1" and badges()["Queued first"] == "queued #2")

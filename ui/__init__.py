@@ -22,6 +22,7 @@ def nicegui_app(settings: Settings) -> FastAPI:
         from ui.pages import register_pages
 
         storage.Storage.path = settings.home / "nicegui"
+        ui.button.default_props("no-caps")  # labels as written: Quasar's capitals made some buttons shout
         register_pages()
         shim = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         ui.run_with(

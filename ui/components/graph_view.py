@@ -14,6 +14,7 @@ from nicegui import ui
 
 from app.models.graphs import GraphNode, RunGraph
 from app.resources import static_dir
+from ui.components.run_badges import in_words
 from ui.design import BLOCKED_BY_FAILED_COLOR, RUN_COLOR, RUN_WORDS, STATUS_COLOR, STATUS_LABEL
 
 DAGRE = "/static/vendor/dagre-3.1.3/dagre.min.js"  # the address static/graph.js loads: a preload must name it exactly
@@ -56,10 +57,11 @@ def drawing(graph: RunGraph) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     for edge in graph.edges:
         if status.get(edge.depends_on) != "completed":
             open_deps[edge.task_id] = open_deps.get(edge.task_id, 0) + 1
+    titles = {n.id: n.title for n in graph.nodes}
     nodes = []
     for node in graph.nodes:
         word = state_word(node, open_deps.get(node.id, 0))
-        tip = f"{node.title}\n{word}" + (f": {node.reason}" if node.reason else "")
+        tip = f"{node.title}\n{word}" + (f": {in_words(node.reason, titles)}" if node.reason else "")
         nodes.append(
             {
                 "id": node.id,

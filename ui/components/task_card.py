@@ -98,7 +98,9 @@ def task_card(task: Task, data: BoardData, *, selected: bool = False) -> ui.card
             for session_id in task.session_ids:
                 session = data.sessions.get(session_id)
                 if session is not None:
-                    chip = ui.badge(f"{session.name}: {session.status.replace('_', ' ')}")
+                    # A planned run's session is named after its task: the card says that already.
+                    who = session.profile if session.name == task.title else session.name
+                    chip = ui.badge(f"{who}: {session.status.replace('_', ' ')}").tooltip(f"session {session.name}")
                     tid(chip.props(f"color={SESSION_COLOR[session.status]}"), "session-chip")
         worktree = data.worktrees.get(task.id)
         if worktree is not None:

@@ -24,9 +24,10 @@ from app.services.runtime import Runtime
 from app.services.tasks.runs import bump
 from ui.actions import run
 from ui.components.graph_view import GraphView, preload, state_color, state_word
+from ui.components.run_badges import in_words
 from ui.components.task_form import open_task_form
 from ui.context import UI_ACTOR, tid
-from ui.design import LIVE_SESSION_STATUSES, PRIORITY_COLOR, PRIORITY_ICON, SESSION_COLOR
+from ui.design import PRIORITY_COLOR, PRIORITY_ICON, SESSION_COLOR
 from ui.frame import frame
 from ui.live import follow
 from ui.pages.projects import project_deleted, project_or_not_found
@@ -215,7 +216,7 @@ def _steps(*, create: bool = True) -> None:
 
 async def _panel_key(project: Project, graph: RunGraph) -> object:
     """What the side panel shows, to redraw it only when that changes."""
-    live = await _live_sessions(project.id, graph)
+    live = await _panel_sessions(project.id, graph)
     shown = [
         (n.id, n.title, n.run_state, n.queue_position, n.session_id, n.reason, n.priority)
         for n in graph.nodes
@@ -224,19 +225,24 @@ async def _panel_key(project: Project, graph: RunGraph) -> object:
     return (graph.queue, graph.running, graph.max_agents, shown, [(s.id, s.name, s.status) for s in live.values()])
 
 
-async def _live_sessions(project_id: str, graph: RunGraph) -> dict[str, Session]:
-    """The live sessions of the graph's running tasks (one query, none when nothing runs)."""
-    wanted = {n.session_id for n in graph.nodes if n.id in graph.running and n.session_id}
+async def _panel_sessions(project_id: str, graph: RunGraph) -> dict[str, Session]:
+    """The sessions the side panel names: those of running tasks and of runs waiting for the person (one query,
+    none when there are none)."""
+    wanted = {
+        n.session_id
+        for n in graph.nodes
+        if n.session_id and (n.id in graph.running or n.run_state in FAILED_RUN_STATES)
+    }
     if not wanted:
         return {}
-    found = await sessions.list_sessions(project_id=project_id, statuses=LIVE_SESSION_STATUSES, limit=500)
+    found = await sessions.list_sessions(project_id=project_id, limit=500)
     return {s.id: s for s in found if s.id in wanted}
 
 
 async def _panel(runtime: Runtime, view: View, reload) -> None:
     graph = view.graph
     nodes = {n.id: n for n in graph.nodes}
-    live = await _live_sessions(graph.project_id, graph)
+    live = await _panel_sessions(graph.project_id, graph)
     with tid(ui.card().classes("w-full gap-2 p-4"), "graph-running"):
         with ui.row().classes("w-full items-baseline gap-2"):
             ui.label("Running agents").classes("font-semibold")
@@ -261,8 +267,10 @@ async def _panel(runtime: Runtime, view: View, reload) -> None:
         with tid(ui.card().classes("w-full gap-2 p-4"), "graph-decisions"):
             ui.label("Waiting for you").classes("font-semibold")
             ui.label("Open a task to retry, skip or stop its run.").classes("text-xs text-grey-7")
+            titles = {n.id: n.title for n in graph.nodes}
+            names = {s.id: s.name for s in live.values() if s.name}
             for node in decisions:
-                _decision_row(node)
+                _decision_row(node, titles, names)
     if waiting:
         note = f"{waiting} planned task{'s' if waiting != 1 else ''} waiting for dependencies."
         tid(ui.label(note).classes("text-sm text-grey-7 px-1"), "graph-waiting")
@@ -272,9 +280,10 @@ def _dot(node: GraphNode) -> None:
     ui.element("span").classes(f"inline-block w-2.5 h-2.5 mt-1.5 shrink-0 rounded-full bg-{state_color(node)}")
 
 
-def _task_link(node: GraphNode) -> None:
+def _task_link(node: GraphNode, reason: str | None = None) -> None:
     link = ui.link(node.title, f"/tasks/{node.id}").classes("text-sm break-words")
-    tid(link.tooltip(node.reason) if node.reason else link, "graph-task-link")
+    reason = reason or node.reason
+    tid(link.tooltip(reason) if reason else link, "graph-task-link")
 
 
 def _running_row(node: GraphNode, live: dict[str, Session]) -> None:
@@ -318,11 +327,12 @@ def _queue_row(runtime: Runtime, node: GraphNode, *, first: bool, reload) -> Non
             )
 
 
-def _decision_row(node: GraphNode) -> None:
+def _decision_row(node: GraphNode, titles: dict[str, str], names: dict[str, str]) -> None:
     with tid(ui.row().classes("w-full gap-2 no-wrap items-start"), "graph-decision-item"):
         _dot(node)
+        reason = in_words(node.reason, titles, names) if node.reason else None  # ids as titles and names
         with ui.column().classes("gap-0 min-w-0 grow"):
-            _task_link(node)
+            _task_link(node, reason)
             ui.label(state_word(node)).classes(f"text-xs text-{state_color(node)}")
-            if node.reason:
-                ui.label(node.reason).classes("text-xs text-grey-7 break-words")
+            if reason:
+                ui.label(reason).classes("text-xs text-grey-7 break-words")
