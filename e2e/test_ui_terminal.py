@@ -224,6 +224,17 @@ def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser
         in_flight.append(flooding.evaluate(f"el => {{ const l = ({LINK})(el); return l.received - l.parsed; }}"))
     assert max(in_flight) <= 1.5 * 1024 * 1024, in_flight
 
+    # While the person types in the other terminal the flood pauses (it would take the CPU their echo needs): no
+    # more than the unacknowledged window arrives, and it goes on once typing stops.
+    other.click()
+    received = f"el => ({LINK})(el).received"
+    page.keyboard.type(": typing")  # the first key starts the pause
+    before = flooding.evaluate(received)
+    page.keyboard.type(" pauses the flood next door", delay=60)
+    assert flooding.evaluate(received) - before <= 1.5 * 1024 * 1024
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"([el, n]) => ({received})(el) > n", arg=[flooding.element_handle(), before + 2e6])
+
     # Ctrl-C stops it.
     flooding.click()
     page.keyboard.press("Control+C")

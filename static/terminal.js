@@ -6,7 +6,9 @@
 //   once xterm.js has parsed it, and the server stops reading the pty while 1 MiB more is unacknowledged, so a
 //   flooding program blocks instead of freezing the tab (and this tab never holds more than about 1.5 MiB);
 // - output is handed to xterm.js in slices of about 4 ms of parsing, one task each, so a flooding terminal never
-//   holds the page for long; right after a key, the other terminals of the page wait for its echo;
+//   holds the page for long; right after a key, the other terminals of the page wait for its echo, and for a
+//   second after it they acknowledge nothing, so a flood next to the terminal being typed into pauses instead of
+//   taking the CPU its echo needs (flow control holds it back as for any slow reader; it goes on when typing stops);
 // - drawn by xterm.js's WebGL renderer (static/vendor/) where a GPU draws WebGL, else by its DOM renderer (also
 //   the fallback when WebGL fails or its context is lost);
 // - Ctrl-C (or Ctrl-\) during a flood skips the output still waiting to be drawn, as a tty flushes on interrupt;
@@ -41,6 +43,10 @@
       ackBatch: 64 * 1024, // acknowledge parsed output in batches (and whenever everything is parsed)
       cushion: 512 * 1024, // output acknowledged on arrival, before it is parsed (the server pauses at 1 MiB)
       holdMs: 50, // after a key, other terminals hold their output this long at most, until its echo is parsed
+      // After a key, the other terminals of the page acknowledge nothing for this long: a flood next to the
+      // terminal being typed into pauses (the server stops at 1 MiB unacknowledged) instead of taking the CPU the
+      // echo needs. Output at a reading pace never comes near 1 MiB in that time and flows on.
+      quietMs: 1000,
     },
     window.maestroTerminalConfig || {},
   );
@@ -60,6 +66,8 @@
     typing.link = link;
     clearTimeout(typing.timer);
     typing.timer = setTimeout(releaseHeld, CONFIG.holdMs);
+    const until = performance.now() + CONFIG.quietMs;
+    for (const other of links.values()) if (other !== link) other.quietUntil = until;
   }
   function releaseHeld() {
     typing.link = null;
@@ -140,6 +148,8 @@
       this.sliceStart = 0;
       this.renderer = "dom";
       this.listeners = new Set(); // benchmarks: functions called with each piece of output after it is parsed
+      this.quietUntil = 0; // acknowledge nothing before this time (another terminal of the page is typed into)
+      this.ackTimer = null;
     }
 
     async start() {
@@ -333,7 +343,8 @@
       this.frames += 1;
       // What fits in the cushion is acknowledged on arrival (the rest once parsed): the server then reads on while
       // xterm.js works through what is here, instead of waiting to hear that the last megabyte was parsed.
-      const early = Math.max(0, Math.min(bytes.length, CONFIG.cushion - this.credit));
+      const quiet = performance.now() < this.quietUntil;
+      const early = quiet ? 0 : Math.max(0, Math.min(bytes.length, CONFIG.cushion - this.credit));
       this.credit += early;
       this.unacked += early;
       if (this.unacked >= CONFIG.ackBatch) this.ack();
@@ -421,7 +432,18 @@
     }
 
     ack() {
-      if (this.unacked) this.sendControl({ type: "ack", bytes: this.unacked });
+      if (!this.unacked) return;
+      const wait = this.quietUntil - performance.now();
+      if (wait > 0) {
+        if (!this.ackTimer) {
+          this.ackTimer = setTimeout(() => {
+            this.ackTimer = null;
+            this.ack();
+          }, wait);
+        }
+        return;
+      }
+      this.sendControl({ type: "ack", bytes: this.unacked });
       this.unacked = 0;
     }
 
