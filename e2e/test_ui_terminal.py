@@ -36,11 +36,19 @@ WAIT = 15_000  # ms: generous, for a loaded 2-core machine (a wait, never a spee
 LINK = "el => window.maestroTerminal.get(Number(el.id.slice(1)))"  # static/terminal.js's link of that xterm
 
 
+def bash_env(home: Path, **extra: str) -> dict[str, str]:
+    """A server whose shells are bash with a home of their own: the machine's ~/.bashrc (a pyenv set-up, say, that
+    waits a minute on a lock a killed shell left behind) must not decide whether a prompt comes."""
+    user_home = home.parent / "user-home"
+    user_home.mkdir(parents=True, exist_ok=True)
+    return maestro_env(home, SHELL="/bin/bash", HOME=str(user_home), **extra)
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the tests that do not restart it (bash, so prompts and job control are a user's)."""
     home = tmp_path_factory.mktemp("terminals") / "home"
-    with live_server(home, env=maestro_env(home, SHELL="/bin/bash")) as server:
+    with live_server(home, env=bash_env(home)) as server:
         yield server
 
 
@@ -330,7 +338,7 @@ def test_a_dropped_connection_or_a_hidden_tab_resumes_without_repeating_output(b
 
 def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser: Browser, tmp_path: Path):
     home = tmp_path / "home"
-    env = maestro_env(home, SHELL="/bin/bash")
+    env = bash_env(home)
     server = start_server(home, env=env)
     try:
         session_id = spawn(server, "restart")
@@ -357,7 +365,7 @@ def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser:
 
 def test_without_holders_a_server_restart_shows_the_session_as_lost(browser: Browser, tmp_path: Path):
     home = tmp_path / "home"
-    env = maestro_env(home, SHELL="/bin/bash", MAESTRO_SESSION_HOLDERS="0")
+    env = bash_env(home, MAESTRO_SESSION_HOLDERS="0")
     server = start_server(home, env=env)
     try:
         session_id = spawn(server, "restart")
