@@ -216,13 +216,13 @@ def _steps(*, create: bool = True) -> None:
 
 async def _panel_key(project: Project, graph: RunGraph) -> object:
     """What the side panel shows, to redraw it only when that changes."""
-    live = await _panel_sessions(project.id, graph)
+    named = await _panel_sessions(project.id, graph)
     shown = [
         (n.id, n.title, n.run_state, n.queue_position, n.session_id, n.reason, n.priority)
         for n in graph.nodes
         if n.id in graph.queue or n.id in graph.running or n.run_state in FAILED_RUN_STATES
     ]
-    return (graph.queue, graph.running, graph.max_agents, shown, [(s.id, s.name, s.status) for s in live.values()])
+    return (graph.queue, graph.running, graph.max_agents, shown, [(s.id, s.name, s.status) for s in named.values()])
 
 
 async def _panel_sessions(project_id: str, graph: RunGraph) -> dict[str, Session]:
@@ -242,7 +242,11 @@ async def _panel_sessions(project_id: str, graph: RunGraph) -> dict[str, Session
 async def _panel(runtime: Runtime, view: View, reload) -> None:
     graph = view.graph
     nodes = {n.id: n for n in graph.nodes}
-    live = await _panel_sessions(graph.project_id, graph)
+    named = await _panel_sessions(graph.project_id, graph)
+    titles = {n.id: n.title for n in graph.nodes}
+    names = {s.id: s.name for s in named.values() if s.name}
+    # Each reason as people read it: ids become the task titles and session names they know.
+    said = {n.id: in_words(n.reason, titles, names) for n in graph.nodes if n.reason}
     with tid(ui.card().classes("w-full gap-2 p-4"), "graph-running"):
         with ui.row().classes("w-full items-baseline gap-2"):
             ui.label("Running agents").classes("font-semibold")
@@ -252,7 +256,7 @@ async def _panel(runtime: Runtime, view: View, reload) -> None:
         if not graph.running:
             ui.label("No planned run is running.").classes("text-sm text-grey-6")
         for task_id in graph.running:
-            _running_row(nodes[task_id], live)
+            _running_row(nodes[task_id], said.get(task_id), named)
     with tid(ui.card().classes("w-full gap-2 p-4"), "graph-queue"):
         ui.label("Ready queue").classes("font-semibold")
         if not graph.queue:
@@ -260,17 +264,15 @@ async def _panel(runtime: Runtime, view: View, reload) -> None:
         else:
             ui.label("Ready tasks start in this order as slots free up.").classes("text-xs text-grey-7")
         for index, task_id in enumerate(graph.queue):
-            _queue_row(runtime, nodes[task_id], first=index == 0, reload=reload)
+            _queue_row(runtime, nodes[task_id], said.get(task_id), first=index == 0, reload=reload)
     decisions = [n for n in graph.nodes if n.run_state in FAILED_RUN_STATES]
     waiting = sum(1 for n in graph.nodes if n.run_state == "waiting" and not n.failed_dependencies)
     if decisions:
         with tid(ui.card().classes("w-full gap-2 p-4"), "graph-decisions"):
             ui.label("Waiting for you").classes("font-semibold")
             ui.label("Open a task to retry, skip or stop its run.").classes("text-xs text-grey-7")
-            titles = {n.id: n.title for n in graph.nodes}
-            names = {s.id: s.name for s in live.values() if s.name}
             for node in decisions:
-                _decision_row(node, titles, names)
+                _decision_row(node, said.get(node.id))
     if waiting:
         note = f"{waiting} planned task{'s' if waiting != 1 else ''} waiting for dependencies."
         tid(ui.label(note).classes("text-sm text-grey-7 px-1"), "graph-waiting")
@@ -280,22 +282,21 @@ def _dot(node: GraphNode) -> None:
     ui.element("span").classes(f"inline-block w-2.5 h-2.5 mt-1.5 shrink-0 rounded-full bg-{state_color(node)}")
 
 
-def _task_link(node: GraphNode, reason: str | None = None) -> None:
+def _task_link(node: GraphNode, reason: str | None) -> None:
     link = ui.link(node.title, f"/tasks/{node.id}").classes("text-sm break-words")
-    reason = reason or node.reason
     tid(link.tooltip(reason) if reason else link, "graph-task-link")
 
 
-def _running_row(node: GraphNode, live: dict[str, Session]) -> None:
+def _running_row(node: GraphNode, reason: str | None, named: dict[str, Session]) -> None:
     with tid(ui.row().classes("w-full gap-2 no-wrap items-start"), "graph-running-item") as row:
         row.mark("graph-running-item", f"graph-running-{node.id}")
         _dot(node)
         with ui.column().classes("gap-0 min-w-0 grow"):
-            _task_link(node)
+            _task_link(node, reason)
             with ui.row().classes("items-center gap-2 text-xs text-grey-7"):
                 ui.label(state_word(node))
                 if node.session_id:
-                    session = live.get(node.session_id)
+                    session = named.get(node.session_id)
                     name = session.name if session and session.name else node.session_id
                     link = ui.link(target=f"/sessions/{node.session_id}").classes("flex items-center gap-0.5")
                     with tid(link.tooltip(f"Open the terminal of session {name}"), "graph-session-link"):
@@ -306,7 +307,7 @@ def _running_row(node: GraphNode, live: dict[str, Session]) -> None:
                         chip.classes(f"bg-{SESSION_COLOR[session.status]}")
 
 
-def _queue_row(runtime: Runtime, node: GraphNode, *, first: bool, reload) -> None:
+def _queue_row(runtime: Runtime, node: GraphNode, reason: str | None, *, first: bool, reload) -> None:
     async def to_front() -> None:
         done = await run(bump(runtime.writer, node.id, UI_ACTOR), success=f"'{node.title}' starts next")
         if done is not None:
@@ -316,7 +317,7 @@ def _queue_row(runtime: Runtime, node: GraphNode, *, first: bool, reload) -> Non
         row.mark("graph-queue-item", f"graph-queue-{node.id}")
         ui.label(f"#{node.queue_position or '?'}").classes("text-xs font-mono text-grey-7 mt-0.5 w-6 shrink-0")
         with ui.column().classes("gap-0 min-w-0 grow"):
-            _task_link(node)
+            _task_link(node, reason)
             with ui.row().classes("items-center gap-1 text-xs text-grey-7"):
                 ui.icon(PRIORITY_ICON[node.priority], size="14px").classes(f"text-{PRIORITY_COLOR[node.priority]}")
                 ui.label(node.priority)
@@ -327,10 +328,9 @@ def _queue_row(runtime: Runtime, node: GraphNode, *, first: bool, reload) -> Non
             )
 
 
-def _decision_row(node: GraphNode, titles: dict[str, str], names: dict[str, str]) -> None:
+def _decision_row(node: GraphNode, reason: str | None) -> None:
     with tid(ui.row().classes("w-full gap-2 no-wrap items-start"), "graph-decision-item"):
         _dot(node)
-        reason = in_words(node.reason, titles, names) if node.reason else None  # ids as titles and names
         with ui.column().classes("gap-0 min-w-0 grow"):
             _task_link(node, reason)
             ui.label(state_word(node)).classes(f"text-xs text-{state_color(node)}")
