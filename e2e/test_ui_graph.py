@@ -71,3 +71,14 @@ def test_the_graph_draws_a_diamond_and_a_click_opens_the_task(browser: Browser, 
     expect(design).to_be_focused()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(rf"/tasks/{made['design']['id']}$"))
+
+
+def test_on_a_narrow_window_the_panel_goes_under_the_drawing(browser: Browser, server: LiveServer, tmp_path: Path):
+    project, _ = diamond(server, tmp_path)
+    page = signed_in(browser, server, f"/projects/{project['id']}/graph")
+    page.set_viewport_size({"width": 420, "height": 900})
+    expect(page.get_by_test_id("graph-node")).to_have_count(5)
+    drawing = page.get_by_test_id("graph").bounding_box()
+    panel = page.get_by_test_id("graph-panel").bounding_box()
+    assert drawing["width"] > 300  # not squeezed beside the panel
+    assert panel["y"] >= drawing["y"] + drawing["height"]

@@ -93,12 +93,13 @@ async def graph_page(request: Request, project_id: str) -> None:
             note = ui.label("That task is not in this project (any more); here is the whole project.")
             tid(note.classes("text-sm text-orange-9"), "graph-root-missing")
         _legend()
-        with ui.row().classes("w-full gap-4 no-wrap items-start"):
-            with ui.column().classes("grow min-w-0 gap-2"):
+        # Side by side from md up; on a narrow window the panel goes under the drawing instead of squeezing it.
+        with ui.element("div").classes("w-full flex flex-col md:flex-row gap-4 items-start"):
+            with ui.column().classes("w-full md:flex-1 min-w-0 gap-2"):
                 hints = ui.column().classes("w-full gap-2")
                 with ui.element("div").classes("w-full") as box:
                     drawing = tid(GraphView(view.graph, max_height="max(420px, calc(100vh - 250px))"), "graph")
-            side = tid(ui.column().classes("w-72 shrink-0 gap-3"), "graph-panel")
+            side = tid(ui.column().classes("w-full md:w-72 shrink-0 gap-3"), "graph-panel")
         forms = ui.element("div")  # the New task dialog's holder (a dialog floats: where it sits does not matter)
 
         @ui.refreshable
