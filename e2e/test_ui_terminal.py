@@ -272,6 +272,43 @@ def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser
     wait_line(page, flooding, "again-8")
 
 
+def test_a_terminal_redrawing_is_hidden_from_page_wide_observers(browser: Browser, shared: LiveServer):
+    """xterm.js redraws rows every frame; NiceGUI's Tailwind rescanned the whole page on each of them. Observers
+    of the page hear nothing from inside a terminal now, and Tailwind still styles what the page adds."""
+    session = spawn(shared, "redraw")
+    page = open_page(browser, shared, f"/terminals?ids={session}")
+    terminal = page.get_by_test_id("terminal")
+    connected(page)
+    page.evaluate(
+        """() => {
+          window.__heard = {inside: 0, outside: 0};
+          new MutationObserver(records => {
+            for (const r of records) {
+              const el = r.target.nodeType === Node.ELEMENT_NODE ? r.target : r.target.parentElement;
+              window.__heard[el && el.closest('.xterm') ? 'inside' : 'outside'] += 1;
+            }
+          }).observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
+        }"""
+    )
+    type_into(page, terminal, "yes\n")
+    page.wait_for_function(f"el => ({LINK})(el).received > 2e6", arg=terminal.element_handle(), timeout=30_000)
+    expect(terminal.locator(".xterm-rows")).to_contain_text("y")  # drawn, frame after frame
+    page.keyboard.press("Control+C")
+    type_into(page, terminal, "echo done-$((5+5))\n")
+    wait_line(page, terminal, "done-10")
+    expect(terminal.locator(".xterm-rows")).to_contain_text("done-10")
+    assert page.evaluate("window.__heard.inside") == 0
+
+    page.evaluate("""() => {
+      const probe = document.createElement('div');
+      probe.dataset.testid = 'tailwind-probe';
+      probe.className = 'mt-[37px]';
+      document.body.appendChild(probe);
+    }""")
+    expect(page.get_by_test_id("tailwind-probe")).to_have_css("margin-top", "37px", timeout=WAIT)
+    assert page.evaluate("window.__heard.outside") > 0
+
+
 def test_how_a_session_ends_is_shown(browser: Browser, shared: LiveServer):
     exits, stopped = spawn(shared, "exits"), spawn(shared, "stopped")
     page = open_page(browser, shared, f"/terminals?ids={exits},{stopped}")

@@ -18,6 +18,7 @@
 // - a tab hidden for a few seconds detaches (its throttled timers would slow the program) and resumes when shown;
 // - the state element says connecting / connected / reconnecting / paused / ended; the terminal says how it ended.
 // NiceGUI's xterm.js instance is replaced by one without NiceGUI's per-event relay (see ownTerminal).
+// Page-wide MutationObservers (NiceGUI's Tailwind) do not see its rows redrawn: static/terminal_observers.js.
 // OSC 52 clipboard writes from the program are swallowed; links are clickable (NiceGUI loads the web-links
 // addon); selecting text copies it; Ctrl+V and Ctrl+Shift+V paste, Ctrl+Shift+C copies.
 (() => {

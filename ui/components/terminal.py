@@ -34,10 +34,10 @@ XTERM_OPTIONS = {
 
 
 @cache
-def script_url() -> str:
-    """static/terminal.js with a content hash, so a browser never runs a stale copy after an upgrade."""
-    digest = hashlib.sha256((static_dir() / "terminal.js").read_bytes()).hexdigest()[:12]
-    return f"/static/terminal.js?v={digest}"
+def script_url(name: str = "terminal.js") -> str:
+    """A script in static/ with a content hash, so a browser never runs a stale copy after an upgrade."""
+    digest = hashlib.sha256((static_dir() / name).read_bytes()).hexdigest()[:12]
+    return f"/static/{name}?v={digest}"
 
 
 _STATE_STYLE = """<style>
@@ -50,8 +50,10 @@ _STATE_STYLE = """<style>
 
 
 def load_script() -> None:
-    """Add the browser module to this page (once per page: call it before the first terminal is drawn)."""
-    ui.add_head_html(f'<script src="{script_url()}"></script>{_STATE_STYLE}')
+    """Add the browser module to this page (once per page, while the page is built: the observer filter must run
+    before NiceGUI's deferred scripts create their observers)."""
+    observers = script_url("terminal_observers.js")
+    ui.add_head_html(f'<script src="{observers}"></script><script src="{script_url()}"></script>{_STATE_STYLE}')
 
 
 def exit_text(session: Session) -> str:
