@@ -15,10 +15,12 @@ in turn (rounds interleaved, the order rotated):
    it is parsed, against xterm.js's own parse rate in the same page: the same bytes, as received, written straight
    into the same Terminal (the ceiling). Target: >= 80% of the ceiling. The longest stall of the page's main thread
    (a 10 ms interval timer's lateness) is reported for both. Also "delivery": the same command's output over a
-   WebSocket of its own into the page, acknowledged on arrival and not parsed.
+   WebSocket of its own into the page, acknowledged on arrival and not parsed, and "raw pty": the same file `cat` in
+   a pty that this process reads in a tight loop (no server, no browser: what any reader of a pty gets here).
 3. Ctrl-C under flood: from the Ctrl-C key event in a terminal running `yes` until its last output byte is parsed.
-4. Memory during `--flood-minutes` of `yes` in an open tab, per variant in a browser of its own: server RSS, the
-   tab's JS heap and its renderer's RSS, sampled every 30 s, then after Ctrl-C and a full GC.
+4. Memory during `--flood-minutes` of `yes` in an open tab, per variant in a browser of its own, started as a person
+   would (a click into the terminal first): server RSS, the tab's JS heap and its renderer's RSS, sampled every
+   30 s, then after Ctrl-C and a full GC.
 
 A variant is `NAME=CONFIG`: CONFIG is a JSON object set as `window.maestroTerminalConfig` before static/terminal.js
 runs (e.g. `dom={"renderer": "dom"}`), or `file:PATH`, a terminal.js served instead of static/terminal.js (e.g. the
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import cpu_seconds, live_server, maestro_env, percentiles, rss_mib, scratch_home, shell_session
+from ptyprocess import PtyProcess
 from websockets.sync.client import connect
 
 CHROMIUM = "/usr/bin/chromium"
@@ -426,6 +429,20 @@ def focus(tab: Tab, index: int) -> None:
     tab.evaluate("i => window.__bench.links()[i].term.focus()", index)
 
 
+def click(tab: Tab, index: int) -> None:
+    """A mouse click into the middle of a terminal, as a person clicks before typing. (Until a page has had some
+    input, Chromium's Largest Contentful Paint detection keeps a record of every text it paints, so a page never
+    touched grows with every frame of output; nobody runs a program in a terminal without touching the page.)"""
+    box = tab.evaluate(
+        "i => { const r = document.querySelectorAll('[data-testid=terminal]')[i].getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; }",
+        index,
+    )
+    for kind in ("mousePressed", "mouseReleased"):
+        event = {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}
+        tab.send("Input.dispatchMouseEvent", event)
+
+
 def echo_latency(tab: Tab, index: int, keys: int, rng: random.Random) -> dict[str, list[float]]:
     """Press `keys` letters one at a time into `cat` in terminal `index`, at random intervals (15-60 ms, so keys
     fall anywhere in the frame cycle, as a person's do), each released once its echo is drawn (a person holds a key
@@ -498,12 +515,15 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
     ceiling = tab.evaluate(CEILING, 2)
     delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
+    pty_alone = raw_pty_read(data)
     out["throughput"] = {
         "live_MB_per_s": live["bytes"] / live["ms"] / 1e3,
         "ceiling_MB_per_s": ceiling["bytes"] / ceiling["ms"] / 1e3,
         "ratio": (live["bytes"] / live["ms"]) / (ceiling["bytes"] / ceiling["ms"]),
         "live_vs_delivery": (live["bytes"] / live["ms"]) / (delivery["bytes"] / delivery["ms"]),
         "delivery_MB_per_s": delivery["bytes"] / delivery["ms"] / 1e3,
+        "raw_pty_MB_per_s": pty_alone,
+        "raw_pty_vs_ceiling": pty_alone / (ceiling["bytes"] / ceiling["ms"] / 1e3),
         "MB": live["bytes"] / 1e6,
         "live_server_cpu_s": server_cpu,
         "live_browser_cpu_s": browser_cpu,
@@ -513,6 +533,24 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     out["ctrl_c_ms"] = [ctrl_c_under_flood(tab, 1) for _ in range(args.ctrl_c)]
     close_terminals(tab, server, ids)
     return out
+
+
+def raw_pty_read(data: Path) -> float:
+    """MB/s of `cat data` in a pty read by a tight blocking loop in this process: what any reader of a pty gets here,
+    with no server, WebSocket or browser in the way."""
+    proc = PtyProcess.spawn(["sh", "-c", f"stty -echo; cat {data}"], dimensions=(24, 80))
+    total, started = 0, time.perf_counter()
+    while True:
+        try:
+            chunk = os.read(proc.fd, 65536)
+        except OSError:  # EIO once the child closed its side
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    elapsed = time.perf_counter() - started
+    proc.close(force=True)
+    return total / elapsed / 1e6
 
 
 def summarize(rounds: list[dict]) -> dict:
@@ -526,7 +564,7 @@ def summarize(rounds: list[dict]) -> dict:
     throughput = {}
     for key in rounds[0]["throughput"]:
         values = [r["throughput"][key] for r in rounds]
-        digits = 3 if key in ("ratio", "live_vs_delivery") else 2
+        digits = 3 if key in ("ratio", "live_vs_delivery", "raw_pty_vs_ceiling") else 2
         throughput[key] = {
             "median": round(statistics.median(values), digits),
             "rounds": [round(v, digits) for v in values],
@@ -555,17 +593,20 @@ def summarize(rounds: list[dict]) -> dict:
     }
 
 
-def flood_memory(server, work: Path, variant: Variant, minutes: float) -> dict:
-    """`yes` for `minutes` in the second terminal of a fresh page in a browser of its own; memory every 30 s."""
+def flood_memory(server, work: Path, variant: Variant, minutes: float, *, touched: bool = True) -> dict:
+    """`yes` for `minutes` in the second terminal of a fresh page in a browser of its own; memory every 30 s.
+    `touched`: a click into the terminal first (else the page never has any input)."""
     with chromium() as cdp:
         tab, ids = open_terminals(cdp, server, work, variant)
+        if touched:
+            click(tab, 1)
         tab.evaluate("() => window.__bench.send(1, 'yes\\n')")
         started, samples = time.monotonic(), []
         first = received(tab, 1)
         while True:
             elapsed = time.monotonic() - started
             samples.append({"t_s": round(elapsed), "server_rss_MiB": round(rss_mib(server.proc.pid), 1)} | tab.memory())
-            print(json.dumps({"variant": variant.name} | samples[-1]), file=sys.stderr, flush=True)
+            print(json.dumps({"variant": variant.name, "touched": touched} | samples[-1]), file=sys.stderr, flush=True)
             if elapsed >= minutes * 60:
                 break
             time.sleep(min(30.0, minutes * 60 - elapsed))
@@ -586,6 +627,9 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=20, help="MB of random bytes, base64-encoded, per round")
     parser.add_argument("--ctrl-c", type=int, default=2, help="Ctrl-C under flood measurements per round")
     parser.add_argument("--flood-minutes", type=float, default=3.0, help="memory test per variant (0 skips it)")
+    parser.add_argument(
+        "--flood-untouched", action="store_true", help="also run the memory test on a page that never has input"
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON-config or NAME=file:terminal.js")
     args = parser.parse_args()
     variants = [Variant.parse(v) for v in args.variant] or [Variant("current", config={})]
@@ -615,9 +659,12 @@ def main() -> None:
                 result["load_average"] = os.getloadavg()
                 result["variants"] = {name: summarize(rounds) for name, rounds in per_variant.items() if rounds}
                 if args.flood_minutes > 0:
-                    result["memory_flood"] = {
-                        v.name: flood_memory(server, work, v, args.flood_minutes) for v in variants
-                    }
+                    memory = result["memory_flood"] = {}
+                    for v in variants:
+                        memory[v.name] = flood_memory(server, work, v, args.flood_minutes)
+                        if args.flood_untouched:
+                            untouched = flood_memory(server, work, v, args.flood_minutes, touched=False)
+                            memory[f"{v.name}, never touched"] = untouched
             finally:
                 stop_sessions(server, STARTED)
     finally:
