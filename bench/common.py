@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -143,3 +144,23 @@ def terminal_socket(server: LiveServer, session_id: str, **kwargs):
         compression=None,
         **kwargs,
     )
+
+
+def raw_pty_read(command: str) -> tuple[int, float]:
+    """`command` (echo off) in a pty read by a tight blocking loop in this process: bytes and seconds. What any
+    reader of a pty gets here, with no server, WebSocket or browser in the way."""
+    from ptyprocess import PtyProcess
+
+    proc = PtyProcess.spawn(["sh", "-c", f"stty -echo; {command}"], dimensions=(24, 80))
+    total, started = 0, time.perf_counter()
+    while True:
+        try:
+            chunk = os.read(proc.fd, 65536)
+        except OSError:  # EIO once the child closed its side
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    elapsed = time.perf_counter() - started
+    proc.close(force=True)
+    return total, elapsed

@@ -30,8 +30,16 @@ import time
 from pathlib import Path
 
 import websockets
-from common import cpu_seconds, ensure_packages, live_server, maestro_env, scratch_home, shell_session, terminal_socket
-from ptyprocess import PtyProcess
+from common import (
+    cpu_seconds,
+    ensure_packages,
+    live_server,
+    maestro_env,
+    raw_pty_read,
+    scratch_home,
+    shell_session,
+    terminal_socket,
+)
 
 SOURCE_BYTES = 60_000_000  # base64 makes ~81 MB of output
 COMMAND = f"head -c {SOURCE_BYTES} /dev/zero | base64"
@@ -57,18 +65,7 @@ asyncio.run(main())
 def raw_read() -> dict:
     """The same command in a pty read by a tight blocking loop in this process."""
     cpu_before = time.process_time()
-    proc = PtyProcess.spawn(["sh", "-c", f"stty -echo; {COMMAND}"], dimensions=(24, 80))
-    total, started = 0, time.perf_counter()
-    while True:
-        try:
-            chunk = os.read(proc.fd, 65536)
-        except OSError:  # EIO once the child closed the slave side
-            break
-        if not chunk:
-            break
-        total += len(chunk)
-    elapsed = time.perf_counter() - started
-    proc.close(force=True)
+    total, elapsed = raw_pty_read(COMMAND)
     return _figures(total, elapsed, reader_cpu_s=time.process_time() - cpu_before)
 
 

@@ -46,8 +46,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import cpu_seconds, live_server, maestro_env, percentiles, rss_mib, scratch_home, shell_session
-from ptyprocess import PtyProcess
+from common import (
+    cpu_seconds,
+    live_server,
+    maestro_env,
+    percentiles,
+    raw_pty_read,
+    rss_mib,
+    scratch_home,
+    shell_session,
+)
 from websockets.sync.client import connect
 
 CHROMIUM = "/usr/bin/chromium"
@@ -515,7 +523,8 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
     ceiling = tab.evaluate(CEILING, 2)
     delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
-    pty_alone = raw_pty_read(data)
+    total, seconds = raw_pty_read(f"cat {data}")  # no server, no browser: what any reader of a pty gets
+    pty_alone = total / seconds / 1e6
     out["throughput"] = {
         "live_MB_per_s": live["bytes"] / live["ms"] / 1e3,
         "ceiling_MB_per_s": ceiling["bytes"] / ceiling["ms"] / 1e3,
@@ -533,24 +542,6 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     out["ctrl_c_ms"] = [ctrl_c_under_flood(tab, 1) for _ in range(args.ctrl_c)]
     close_terminals(tab, server, ids)
     return out
-
-
-def raw_pty_read(data: Path) -> float:
-    """MB/s of `cat data` in a pty read by a tight blocking loop in this process: what any reader of a pty gets here,
-    with no server, WebSocket or browser in the way."""
-    proc = PtyProcess.spawn(["sh", "-c", f"stty -echo; cat {data}"], dimensions=(24, 80))
-    total, started = 0, time.perf_counter()
-    while True:
-        try:
-            chunk = os.read(proc.fd, 65536)
-        except OSError:  # EIO once the child closed its side
-            break
-        if not chunk:
-            break
-        total += len(chunk)
-    elapsed = time.perf_counter() - started
-    proc.close(force=True)
-    return total / elapsed / 1e6
 
 
 def summarize(rounds: list[dict]) -> dict:
