@@ -523,16 +523,16 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
     ceiling = tab.evaluate(CEILING, 2)
     delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
-    total, seconds = raw_pty_read(f"cat {data}")  # no server, no browser: what any reader of a pty gets
-    pty_alone = total / seconds / 1e6
+    total, seconds = raw_pty_read(f"cat {data}")
+    pty_alone, ceiling_rate = total / seconds / 1e6, ceiling["bytes"] / ceiling["ms"] / 1e3
     out["throughput"] = {
         "live_MB_per_s": live["bytes"] / live["ms"] / 1e3,
-        "ceiling_MB_per_s": ceiling["bytes"] / ceiling["ms"] / 1e3,
-        "ratio": (live["bytes"] / live["ms"]) / (ceiling["bytes"] / ceiling["ms"]),
+        "ceiling_MB_per_s": ceiling_rate,
+        "ratio": (live["bytes"] / live["ms"] / 1e3) / ceiling_rate,
         "live_vs_delivery": (live["bytes"] / live["ms"]) / (delivery["bytes"] / delivery["ms"]),
         "delivery_MB_per_s": delivery["bytes"] / delivery["ms"] / 1e3,
         "raw_pty_MB_per_s": pty_alone,
-        "raw_pty_vs_ceiling": pty_alone / (ceiling["bytes"] / ceiling["ms"] / 1e3),
+        "raw_pty_vs_ceiling": pty_alone / ceiling_rate,
         "MB": live["bytes"] / 1e6,
         "live_server_cpu_s": server_cpu,
         "live_browser_cpu_s": browser_cpu,
