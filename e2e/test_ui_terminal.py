@@ -373,6 +373,24 @@ def test_a_dropped_connection_or_a_hidden_tab_resumes_without_repeating_output(b
     assert sum(line == "once-10" for line in screen(terminal)) == 1
 
 
+def test_keys_typed_while_disconnected_reach_the_program_once_connected(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "ahead")
+    page = open_page(browser, shared, f"/sessions/{session_id}")
+    terminal = page.get_by_test_id("terminal")
+    connected(page)
+    # The connection drops and cannot come back for now: its address refuses (port 9) until the test allows it.
+    terminal.evaluate(f"el => {{ const l = ({LINK})(el); l.url = () => 'ws://127.0.0.1:9/'; l.ws.close(); }}")
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
+    type_into(page, terminal, "echo ahead-$((2+3))\n")
+    page.wait_for_timeout(600)  # a retry or two fails meanwhile
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "reconnecting")
+    assert "ahead-5" not in screen(terminal)
+    terminal.evaluate(f"el => {{ delete ({LINK})(el).url; }}")
+    connected(page)
+    wait_line(page, terminal, "ahead-5")
+    assert screen(terminal).count("ahead-5") == 1
+
+
 def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser: Browser, tmp_path: Path):
     home = tmp_path / "home"
     env = bash_env(home)

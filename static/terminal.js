@@ -13,6 +13,7 @@
 //   the fallback when WebGL fails or its context is lost);
 // - Ctrl-C (or Ctrl-\) during a flood skips the output still waiting to be drawn, as a tty flushes on interrupt;
 // - the terminal fits its container and tells the server its size (`resize`);
+// - keys typed while it connects or reconnects are sent once it is connected (up to 4 KiB);
 // - after a dropped connection it reconnects by itself with `?offset=N` (the next byte it has not received), so
 //   nothing is shown twice; a `gap` frame says what the server no longer had;
 // - a tab hidden for a few seconds detaches (its throttled timers would slow the program) and resumes when shown;
@@ -30,6 +31,7 @@
   const RETRY_FIRST_MS = 250;
   const RETRY_MAX_MS = 2000;
   const HIDDEN_DETACH_MS = 3000;
+  const TYPE_AHEAD_MAX = 4096; // keys typed while (re)connecting, sent once connected; beyond this they are dropped
   const FLUSH_ABOVE = 256 * 1024; // Ctrl-C with more than this waiting skips it, as a tty flushes on interrupt
   const INTERRUPT = /[\x03\x1c]/; // Ctrl-C, Ctrl-\
   // Benchmarks and diagnostics may set window.maestroTerminalConfig before this script runs.
@@ -151,6 +153,9 @@
       this.listeners = new Set(); // benchmarks: functions called with each piece of output after it is parsed
       this.quietUntil = 0; // acknowledge nothing before this time (another terminal of the page is typed into)
       this.ackTimer = null;
+      this.typedAhead = []; // input typed while not connected, in order (see typeAhead)
+      this.typedAheadBytes = 0;
+      this.typedAheadFull = false;
     }
 
     async start() {
@@ -326,6 +331,8 @@
         this.retryMs = RETRY_FIRST_MS;
         this.setState("connected");
         this.sendControl({ type: "resize", cols: this.term.cols, rows: this.term.rows });
+        for (const bytes of this.typedAhead) ws.send(bytes);
+        this.clearTypeAhead();
       };
       ws.onmessage = (event) => {
         if (ws === this.ws) this.receive(event.data); // a socket being closed: its output comes again on resume
@@ -504,6 +511,7 @@
 
     finish(text, exitCode) { // exitCode: from the exit frame, or null when the session had already ended
       this.ended = true;
+      this.clearTypeAhead();
       this.exitCode = exitCode;
       this.note(text);
       this.queue.push({ data: "\x1b[?25l", length: 0, ws: this.ws, early: 0 }); // no cursor: no more input
@@ -515,6 +523,24 @@
 
     send(bytes) {
       if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+      else if (!this.ended) this.typeAhead(bytes);
+    }
+
+    // Connecting or reconnecting: what is typed now goes to the program once connected, as over a slow link.
+    typeAhead(bytes) {
+      if (this.typedAheadBytes + bytes.length <= TYPE_AHEAD_MAX) {
+        this.typedAhead.push(bytes);
+        this.typedAheadBytes += bytes.length;
+      } else if (!this.typedAheadFull) {
+        this.typedAheadFull = true;
+        this.note(`input typed while disconnected beyond ${TYPE_AHEAD_MAX} bytes is not sent`);
+      }
+    }
+
+    clearTypeAhead() {
+      this.typedAhead = [];
+      this.typedAheadBytes = 0;
+      this.typedAheadFull = false;
     }
 
     sendControl(message) {
