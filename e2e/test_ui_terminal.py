@@ -127,7 +127,7 @@ def test_type_resize_reload_and_bytes_stay_off_nicegui(browser: Browser, shared:
             ws.on("framesent", lambda payload: nicegui_frames.append(f"out {payload}"))
 
     page.on("websocket", watch)
-    page.goto(f"{shared.url}sessions/{session_id}?token={shared.token}")
+    page.goto(f"{shared.url}sessions/{session_id}?token={shared.token}", wait_until="commit")
     live(page)
     terminal = page.get_by_test_id("terminal")
     connected(page)
@@ -389,6 +389,47 @@ def test_keys_typed_while_disconnected_reach_the_program_once_connected(browser:
     connected(page)
     wait_line(page, terminal, "ahead-5")
     assert screen(terminal).count("ahead-5") == 1
+
+
+def test_a_running_session_page_takes_the_keys_from_the_start(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "first-keys")
+    with shared.client() as api:
+        sessions_before = len(api.get("/api/v1/sessions").json())
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    # The page's own connection to the server is held back, so the keys below are typed before the terminal is
+    # attached (as a person who just pressed `s` for a shell types on while the new page connects).
+    held: list = []
+
+    def hold(socket) -> None:
+        held.append(socket)
+
+    page.route_web_socket(re.compile(r"_nicegui_ws"), hold)
+    page.goto(f"{shared.url}sessions/{session_id}?token={shared.token}")
+    expect(page.get_by_test_id("terminal")).to_be_visible(timeout=WAIT)
+    page.keyboard.type("echo early-s-r-$((3+4))\n")  # `s` and `r` are the page's shortcuts elsewhere
+    assert held, "the page did not open its connection"
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "connecting")
+    for socket in held:
+        socket.connect_to_server()
+    connected(page)
+    terminal = page.get_by_test_id("terminal")
+    wait_line(page, terminal, "early-s-r-7")
+    page.keyboard.type("echo then-$((1+1))\n")  # no click: the terminal has the focus
+    wait_line(page, terminal, "then-2")
+    assert screen(terminal).count("early-s-r-7") == 1
+    expect(page.get_by_test_id("run-agent-dialog")).to_have_count(0)
+    with shared.client() as api:
+        assert len(api.get("/api/v1/sessions").json()) == sessions_before  # no shell started by `s`
+
+
+def test_an_ended_session_page_leaves_the_keys_to_the_page(browser: Browser, shared: LiveServer):
+    session_id = spawn(shared, "ended-keys")
+    with shared.client() as api:
+        api.post(f"/api/v1/sessions/{session_id}/stop")
+    page = open_page(browser, shared, f"/sessions/{session_id}")
+    expect(page.get_by_test_id("terminal-state")).to_have_attribute("data-state", "ended", timeout=WAIT)
+    page.keyboard.press("?")  # the shortcut sheet: the keys are the page's, not a dead terminal's
+    expect(page.get_by_test_id("shortcut-sheet")).to_be_visible()
 
 
 def test_after_a_server_crash_the_terminal_reconnects_to_the_same_shell(browser: Browser, tmp_path: Path):

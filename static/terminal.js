@@ -13,7 +13,9 @@
 //   the fallback when WebGL fails or its context is lost);
 // - Ctrl-C (or Ctrl-\) during a flood skips the output still waiting to be drawn, as a tty flushes on interrupt;
 // - the terminal fits its container and tells the server its size (`resize`);
-// - keys typed while it connects or reconnects are sent once it is connected (up to 4 KiB);
+// - keys typed while it connects or reconnects are sent once it is connected (up to 4 KiB); a terminal attached
+//   with {focus: true} takes the keyboard focus, and keys typed on the page before xterm.js is ready are its
+//   own too (not the page's shortcuts);
 // - after a dropped connection it reconnects by itself with `?offset=N` (the next byte it has not received), so
 //   nothing is shown twice; a `gap` frame says what the server no longer had;
 // - a tab hidden for a few seconds detaches (its throttled timers would slow the program) and resumes when shown;
@@ -32,6 +34,7 @@
   const RETRY_MAX_MS = 2000;
   const HIDDEN_DETACH_MS = 3000;
   const TYPE_AHEAD_MAX = 4096; // keys typed while (re)connecting, sent once connected; beyond this they are dropped
+  const EARLY_KEYS_MS = 15000; // keys typed before the terminal attached are kept this long at most
   const FLUSH_ABOVE = 256 * 1024; // Ctrl-C with more than this waiting skips it, as a tty flushes on interrupt
   const INTERRUPT = /[\x03\x1c]/; // Ctrl-C, Ctrl-\
   // Benchmarks and diagnostics may set window.maestroTerminalConfig before this script runs.
@@ -126,9 +129,68 @@
     return `\r\n\x1b[2m[${text}]\x1b[0m\r\n`;
   }
 
+  // A page whose terminal is where the person types (a running session's page: its <script> tag says
+  // data-catch-keys) takes the keys typed before the terminal is ready: the page shows before its connection to
+  // the server is up and the terminal attached, and a person who just pressed `s` for a shell types on at once.
+  // Those keys (typed with nothing else focused) would otherwise reach the page's shortcuts — another `s` starts
+  // another shell. They wait here, then go to the terminal's type-ahead (sent once it is connected).
+  const earlyKeys = {
+    bytes: [], // caught before the terminal attached
+    size: 0,
+    _sink: null, // the attached terminal's type-ahead, once there is one (see the accessors below)
+    onKey(event) {
+      if (!pageHasNoFocus()) return;
+      const text = earlyKeyBytes(event);
+      if (text === null) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      const bytes = encoder.encode(text);
+      if (earlyKeys.sink) earlyKeys.sink(bytes);
+      else if (earlyKeys.size + bytes.length <= TYPE_AHEAD_MAX) {
+        earlyKeys.bytes.push(bytes);
+        earlyKeys.size += bytes.length;
+      }
+    },
+    start() {
+      window.addEventListener("keydown", earlyKeys.onKey, true);
+      // Nothing took them in time (the page failed to connect): the page's keys are its own again.
+      earlyKeys.timer = setTimeout(() => earlyKeys.stop(), EARLY_KEYS_MS);
+    },
+    set sink(fn) {
+      this._sink = fn;
+      for (const bytes of this.bytes) fn(bytes);
+      this.bytes = [];
+      this.size = 0;
+    },
+    get sink() {
+      return this._sink;
+    },
+    stop() {
+      clearTimeout(earlyKeys.timer);
+      window.removeEventListener("keydown", earlyKeys.onKey, true);
+      earlyKeys.bytes = [];
+      earlyKeys.size = 0;
+      earlyKeys._sink = null;
+    },
+  };
+  if (document.currentScript && "catchKeys" in document.currentScript.dataset) earlyKeys.start();
+
+  // A key typed before the terminal exists, as the bytes xterm.js would send for it (null: not one to keep).
+  const EARLY_KEYS = { Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b" };
+  function earlyKeyBytes(event) {
+    if (event.metaKey || event.altKey) return null;
+    if (event.ctrlKey) {
+      const code = event.key.length === 1 ? event.key.toUpperCase().charCodeAt(0) : 0;
+      return code >= 64 && code <= 95 ? String.fromCharCode(code - 64) : null; // Ctrl-C is "\x03"...
+    }
+    if (event.key.length === 1) return event.key;
+    return EARLY_KEYS[event.key] || null;
+  }
+
   class TerminalLink {
-    constructor(elementId, sessionId, stateId) {
+    constructor(elementId, sessionId, stateId, options = {}) {
       this.elementId = elementId;
+      this.wantsFocus = Boolean(options.focus);
       this.sessionId = sessionId;
       this.stateId = stateId;
       this.position = null; // offset of the next output byte; null until the server said where we start
@@ -159,12 +221,22 @@
     }
 
     async start() {
+      // Keys typed on the page so far, and until xterm.js is ready, are this terminal's (see earlyKeys).
+      if (this.wantsFocus) earlyKeys.sink = (bytes) => this.typeAhead(bytes);
+      else earlyKeys.stop();
       const component = await this.waitForTerminal();
-      if (!component) return;
+      if (!component) {
+        if (this.wantsFocus) earlyKeys.stop();
+        return;
+      }
       this.component = component;
       this.term = await this.ownTerminal(component);
       this.element = getHtmlElement(this.elementId);
       this.setupTerminal();
+      if (this.wantsFocus) {
+        earlyKeys.stop();
+        if (pageHasNoFocus()) this.term.focus();
+      }
       this.connect();
       this.watchRemoval = setInterval(() => {
         if (!document.body.contains(this.element)) this.dispose();
@@ -574,10 +646,16 @@
     }
   }
 
-  function attach(elementId, sessionId, stateId) {
+  // Nothing on the page has the keyboard focus (a person who clicked into a field keeps it).
+  function pageHasNoFocus() {
+    const active = document.activeElement;
+    return !active || active === document.body || active === document.documentElement;
+  }
+
+  function attach(elementId, sessionId, stateId, options = {}) {
     const existing = links.get(elementId);
     if (existing && !existing.disposed) return existing;
-    const link = new TerminalLink(elementId, sessionId, stateId);
+    const link = new TerminalLink(elementId, sessionId, stateId, options);
     links.set(elementId, link);
     link.start();
     return link;

@@ -49,11 +49,14 @@ _STATE_STYLE = """<style>
 </style>"""
 
 
-def load_script() -> None:
+def load_script(*, catch_keys: bool = False) -> None:
     """Add the browser module to this page (once per page, while the page is built: the observer filter must run
-    before NiceGUI's deferred scripts create their observers)."""
+    before NiceGUI's deferred scripts create their observers). `catch_keys`: the page's terminal is where one types
+    (attached with focus), so keys typed before it is ready are kept for it instead of going to page shortcuts."""
     observers = script_url("terminal_observers.js")
-    ui.add_head_html(f'<script src="{observers}"></script><script src="{script_url()}"></script>{_STATE_STYLE}')
+    catch = " data-catch-keys" if catch_keys else ""
+    scripts = f'<script src="{observers}"></script><script src="{script_url()}"{catch}></script>'
+    ui.add_head_html(scripts + _STATE_STYLE)
 
 
 def exit_text(session: Session) -> str:
@@ -80,6 +83,7 @@ class TerminalPane:
         *,
         height: str = "60vh",
         show_name: bool = False,
+        focus: bool = False,
         on_stopped: Callable[[Session], object] | None = None,
     ) -> None:
         self.runtime = runtime
@@ -103,7 +107,9 @@ class TerminalPane:
             tid(self.xterm.style(f"height: {height}; background: #0b1120; padding: 4px"), "terminal")
             self.xterm.props(f"data-session={session.id}")
             self.dialogs = ui.element("div")
-        args = f"{self.xterm.id}, {json.dumps(session.id)}, {json.dumps(self.state.html_id)}"
+        # focus: keys go to the terminal from the start, unless the person already focused something else.
+        options = json.dumps({"focus": focus})
+        args = f"{self.xterm.id}, {json.dumps(session.id)}, {json.dumps(self.state.html_id)}, {options}"
         ui.run_javascript(f"window.maestroTerminal.attach({args})")
         self.update(session)
 
