@@ -52,7 +52,7 @@ from app.terminals.holder_protocol import (
 )
 from app.terminals.input_queue import INTERRUPT_CHARS, MAX_INPUT
 from app.terminals.process import process_start_time, same_process, signal_session
-from app.terminals.pty_host import MAX_COLS, MAX_ROWS
+from app.terminals.pty_host import clamp_size
 from app.terminals.viewer import Viewer
 
 __all__ = ["HeldTerminal", "HolderGone", "dismiss_holder"]  # dismiss_holder lives in held_link, imported from here
@@ -61,10 +61,6 @@ log = logging.getLogger(__name__)
 
 STOP_MARGIN_S = 10.0  # beyond HUP-TERM-KILL: a holder that reports no exit by then is considered lost
 INPUT_FRAME = 1024 * 1024  # input is sent in frames of at most this size
-
-
-def _clamp(cols: int, rows: int) -> tuple[int, int]:
-    return max(1, min(MAX_COLS, int(cols))), max(1, min(MAX_ROWS, int(rows)))
 
 
 class HeldTerminal(HeldOutput):
@@ -254,7 +250,7 @@ class HeldTerminal(HeldOutput):
 
     def resize(self, cols: int, rows: int) -> None:
         """Set the window size (clamped to 1..1000 columns, 1..500 rows); the child gets SIGWINCH."""
-        cols, rows = _clamp(cols, rows)
+        cols, rows = clamp_size(cols, rows)
         if self.finished or self._closing:
             return
         self._link.send(frame(RESIZE, U16_PAIR.pack(cols, rows)))

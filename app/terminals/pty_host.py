@@ -75,7 +75,8 @@ def _buffered(fd: int) -> bool:
     return _inq[0] > 0
 
 
-def _clamp(cols: int, rows: int) -> tuple[int, int]:
+def clamp_size(cols: int, rows: int) -> tuple[int, int]:
+    """A window size within 1..MAX_COLS columns and 1..MAX_ROWS rows."""
     return max(1, min(MAX_COLS, int(cols))), max(1, min(MAX_ROWS, int(rows)))
 
 
@@ -146,7 +147,7 @@ class Terminal:
             raise ProgramNotFoundError(argv[0])
         if not os.path.isdir(cwd):
             raise NotADirectoryError(errno.ENOTDIR, f"working directory does not exist: {cwd}", cwd)
-        cols, rows = _clamp(cols, rows)
+        cols, rows = clamp_size(cols, rows)
         proc = PtyProcess.spawn(
             [program, *argv[1:]], cwd=cwd, env=child_env, dimensions=(rows, cols), preexec_fn=reset_signals
         )
@@ -227,7 +228,7 @@ class Terminal:
 
     def resize(self, cols: int, rows: int) -> None:
         """Set the window size (clamped to 1..1000 columns, 1..500 rows); the child gets SIGWINCH."""
-        cols, rows = _clamp(cols, rows)
+        cols, rows = clamp_size(cols, rows)
         if self.finished:
             return
         with contextlib.suppress(OSError):
