@@ -18,7 +18,9 @@ from tests.helpers import LiveServer, live_server, maestro_env  # noqa: E402
 
 __all__ = [
     "LiveServer",
+    "cpu_by_part",
     "cpu_seconds",
+    "cpu_spent",
     "ensure_packages",
     "live_server",
     "maestro_env",
@@ -164,3 +166,60 @@ def raw_pty_read(command: str) -> tuple[int, float]:
     elapsed = time.perf_counter() - started
     proc.close(force=True)
     return total, elapsed
+
+
+def _part(cmdline: str, comm: str, thread: str, main: bool, pid: int, ppid: int, server_pid: int) -> str:
+    """Which part of the system a thread belongs to, for `cpu_by_part`."""
+    if pid == server_pid:
+        return "server"
+    if ppid == 2 or pid == 2:
+        return "kernel threads (pty flush workers...)"
+    if "chromium" in cmdline:
+        kind = cmdline.partition("--type=")[2].split(" ")[0] or "browser"
+        if kind == "utility":
+            kind = "network" if "NetworkService" in cmdline else "utility"
+        if kind == "renderer":
+            kind = "renderer main thread" if main else f"renderer {thread}"
+        return f"chromium {kind}"
+    if "app.terminals.holder" in cmdline or "holder" in comm:
+        return "holders"
+    if pid == os.getpid():
+        return "benchmark"
+    return comm
+
+
+def cpu_by_part(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by every thread on the machine, summed by part (server, holders, each Chromium
+    process kind, the renderer's threads by name, kernel threads, other programs by name), and for each part the
+    time its threads were ready to run but waited for a CPU; plus "machine busy", all cores' non-idle time.
+    Subtract two of these to see where a stretch of work spent its CPU (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parts: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            comm = (proc / "comm").read_text().strip()
+            for task in (proc / "task").iterdir():
+                stat = (task / "stat").read_text()
+                thread = stat[stat.index("(") + 1 : stat.rindex(")")]
+                fields = stat.rpartition(")")[2].split()
+                main = task.name == proc.name
+                part = _part(cmdline, comm, thread, main, int(proc.name), int(fields[1]), server_pid)
+                parts[part] = parts.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                # schedstat: ns on a CPU, ns runnable but waiting for one, timeslices.
+                waited = int((task / "schedstat").read_text().split()[1]) / 1e9
+                parts[f"{part}, waiting for a CPU"] = parts.get(f"{part}, waiting for a CPU", 0.0) + waited
+        except (OSError, ValueError):
+            continue  # the process or thread ended meanwhile
+    busy = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    parts["machine busy"] = (sum(map(int, busy)) - int(busy[3]) - int(busy[4])) / tick
+    return parts
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float], least: float = 0.01) -> dict[str, float]:
+    """What each part spent between two `cpu_by_part` readings (parts under `least` seconds left out), largest
+    first."""
+    spent = {part: after[part] - before.get(part, 0.0) for part in after}
+    return {part: round(s, 3) for part, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= least}

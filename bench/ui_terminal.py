@@ -13,10 +13,13 @@ in turn (rounds interleaved, the order rotated):
    and then with the second session flooding (`yes`). Targets (issue 12): p50 <= 5 ms, p99 <= 20 ms.
 2. Output throughput: `cat` of a base64 file into the third terminal, from the command sent until the marker after
    it is parsed, against xterm.js's own parse rate in the same page: the same bytes, as received, written straight
-   into the same Terminal (the ceiling). Target: >= 80% of the ceiling. The longest stall of the page's main thread
-   (a 10 ms interval timer's lateness) is reported for both. Also "delivery": the same command's output over a
-   WebSocket of its own into the page, acknowledged on arrival and not parsed, and "raw pty": the same file `cat` in
-   a pty that this process reads in a tight loop (no server, no browser: what any reader of a pty gets here).
+   into the same Terminal (the ceiling; three times, the median kept). Target: >= 80% of the ceiling. The longest
+   stall of the page's main thread (a 10 ms interval timer's lateness) is reported for both. Also "delivery": the
+   same command's output over a WebSocket of its own into the page, acknowledged on arrival and not parsed, and
+   "raw pty": the same file `cat` in a pty that this process reads in a tight loop (no server, no browser: what any
+   reader of a pty gets here).
+   Each run also says where the machine's CPU went meanwhile, by part (the renderer's main thread, holders, the
+   server, the pty's kernel workers...), and how long each part waited for a CPU (common.cpu_by_part).
 3. Ctrl-C under flood: from the Ctrl-C key event in a terminal running `yes` until its last output byte is parsed.
 4. Memory during `--flood-minutes` of `yes` in an open tab, per variant in a browser of its own, started as a person
    would (a click into the terminal first): server RSS, the tab's JS heap and its renderer's RSS, sampled every
@@ -47,7 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import (
+    cpu_by_part,
     cpu_seconds,
+    cpu_spent,
     live_server,
     maestro_env,
     percentiles,
@@ -81,6 +86,7 @@ VIEWPORT = {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": Fal
 SESSIONS = ("echo", "flood", "throughput", "delivery")  # the last one is not shown in the page
 STARTED: list[str] = []  # every session this run started, stopped again before the server stops
 ENDED = ("completed", "failed", "stopped", "lost")
+CEILING_RUNS = 3  # the ceiling measured this many times per round (median)
 STAGES = ("parsed", "drawn", "dispatch", "key", "arrival")  # echo samples kept per key (see ECHO_SETUP)
 
 # Page-side probes. `link` is static/terminal.js's TerminalLink; listeners run when output has been parsed.
@@ -147,20 +153,22 @@ LIVE = """async ([index, command, marker]) => {
         const elapsed = performance.now() - started;
         link.listeners.delete(listener);
         window.__captured = chunks;
-        resolve({bytes: chunks.reduce((n, c) => n + c.length, 0), ms: elapsed, lag_ms: window.__lag.max});
+        resolve({bytes: chunks.reduce((n, c) => n + c.length, 0), ms: elapsed, lag_ms: window.__lag.max,
+                 frames: link.frames - frames});
       }
       tail = text.slice(-256);
     };
     link.listeners.add(listener);
+    const frames = link.frames;
     started = performance.now();
     link.send(new TextEncoder().encode(command));
   });
 }"""
 
-CEILING = """async index => {
+CEILING = """async ([index, keep]) => {
   const term = window.__bench.links()[index].term;
   const chunks = window.__captured;
-  window.__captured = null;
+  if (!keep) window.__captured = null;
   term.reset();
   window.__lag.max = 0;
   return await new Promise(resolve => {
@@ -255,10 +263,12 @@ class Cdp:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Cdp]:
-    """A headless Chromium with a scratch profile, and a DevTools connection to it."""
+def chromium(cpus: set[int] | None = None) -> Iterator[Cdp]:
+    """A headless Chromium with a scratch profile, and a DevTools connection to it; on `cpus` only when given."""
     profile = Path(tempfile.mkdtemp(prefix="bench-chromium-"))
     command = [CHROMIUM, *ARGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"]
+    if cpus:
+        command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         port_file = profile / "DevToolsActivePort"
@@ -519,28 +529,55 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     time.sleep(0.3)
     command = f"cat {data}; echo __DO''NE__\n"
     cpu = cpu_seconds(server.proc.pid), browser_cpu_s(cdp)
+    parts = [cpu_by_part(server.proc.pid)]
     live = tab.evaluate(LIVE, [2, command, "__DONE__"])
+    parts.append(cpu_by_part(server.proc.pid))
     server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
-    ceiling = tab.evaluate(CEILING, 2)
+    ceiling = tab.evaluate(CEILING, [2, True])
+    parts.append(cpu_by_part(server.proc.pid))
+    # The ceiling is one short run, so it is taken CEILING_RUNS times and the median kept.
+    ceilings = [ceiling] + [tab.evaluate(CEILING, [2, i < CEILING_RUNS - 2]) for i in range(CEILING_RUNS - 1)]
+    parts.append(cpu_by_part(server.proc.pid))
     delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
+    parts.append(cpu_by_part(server.proc.pid))
     total, seconds = raw_pty_read(f"cat {data}")
-    pty_alone, ceiling_rate = total / seconds / 1e6, ceiling["bytes"] / ceiling["ms"] / 1e3
+    pty_alone = total / seconds / 1e6
+    ceiling_rate = statistics.median(c["bytes"] / c["ms"] / 1e3 for c in ceilings)
     out["throughput"] = {
         "live_MB_per_s": live["bytes"] / live["ms"] / 1e3,
         "ceiling_MB_per_s": ceiling_rate,
+        "ceiling_spread": (max(c["bytes"] / c["ms"] for c in ceilings) / min(c["bytes"] / c["ms"] for c in ceilings)),
         "ratio": (live["bytes"] / live["ms"] / 1e3) / ceiling_rate,
         "live_vs_delivery": (live["bytes"] / live["ms"]) / (delivery["bytes"] / delivery["ms"]),
         "delivery_MB_per_s": delivery["bytes"] / delivery["ms"] / 1e3,
         "raw_pty_MB_per_s": pty_alone,
         "raw_pty_vs_ceiling": pty_alone / ceiling_rate,
         "MB": live["bytes"] / 1e6,
+        "live_KiB_per_frame": live["bytes"] / max(1, live["frames"]) / 1024,
         "live_server_cpu_s": server_cpu,
         "live_browser_cpu_s": browser_cpu,
         "live_max_stall_ms": live["lag_ms"],
         "ceiling_max_stall_ms": ceiling["lag_ms"],
+        # Where each run spent its CPU (seconds by part of the machine; see common.cpu_by_part).
+        "cpu": {
+            "live": {"wall_s": live["ms"] / 1e3, **cpu_spent(parts[0], parts[1])},
+            "ceiling": {"wall_s": ceiling["ms"] / 1e3, **cpu_spent(parts[1], parts[2])},
+            "delivery": {"wall_s": delivery["ms"] / 1e3, **cpu_spent(parts[3], parts[4])},
+        },
     }
     out["ctrl_c_ms"] = [ctrl_c_under_flood(tab, 1) for _ in range(args.ctrl_c)]
     close_terminals(tab, server, ids)
+    return out
+
+
+def cpu_medians(runs: list[dict]) -> dict:
+    """Per phase (live, ceiling, delivery), the median over rounds of each part's CPU seconds (0 where a round
+    did not list it)."""
+    out = {}
+    for phase in runs[0]:
+        names = {name for run in runs for name in run[phase]}
+        medians = {name: round(statistics.median(run[phase].get(name, 0.0) for run in runs), 3) for name in names}
+        out[phase] = dict(sorted(medians.items(), key=lambda kv: (kv[0] != "wall_s", -kv[1])))
     return out
 
 
@@ -554,6 +591,8 @@ def summarize(rounds: list[dict]) -> dict:
     ctrl_c = [s for r in rounds for s in r["ctrl_c_ms"]]
     throughput = {}
     for key in rounds[0]["throughput"]:
+        if key == "cpu":
+            continue
         values = [r["throughput"][key] for r in rounds]
         digits = 3 if key in ("ratio", "live_vs_delivery", "raw_pty_vs_ceiling") else 2
         throughput[key] = {
@@ -580,6 +619,7 @@ def summarize(rounds: list[dict]) -> dict:
         "flood_MB_per_s_during_echo": round(statistics.median(r["flood_MB_per_s_during_echo"] for r in rounds), 2),
         "max_stall_ms_while_flooding": round(max(r["max_stall_ms_while_flooding"] for r in rounds)),
         "throughput": throughput,
+        "cpu_s_median_by_part": cpu_medians([r["throughput"]["cpu"] for r in rounds]),
         "ctrl_c_under_flood_ms": {k: round(v) for k, v in percentiles(ctrl_c).items()} if ctrl_c else {},
     }
 
@@ -622,7 +662,20 @@ def main() -> None:
         "--flood-untouched", action="store_true", help="also run the memory test on a page that never has input"
     )
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON-config or NAME=file:terminal.js")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the browser on the last core, the server, its programs and this process on the others (delivery then "
+        "does not compete with the page for a core, as on a machine with cores to spare)",
+    )
     args = parser.parse_args()
+    browser_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs two cores or more")
+        browser_cpus = {cpus[-1]}
+        os.sched_setaffinity(0, set(cpus[:-1]))  # the server and everything it starts inherit this
     variants = [Variant.parse(v) for v in args.variant] or [Variant("current", config={})]
     home = scratch_home()
     work = home.parent / "work"
@@ -632,8 +685,10 @@ def main() -> None:
     rng = random.Random(12)
     per_variant: dict[str, list[dict]] = {v.name: [] for v in variants}
     result: dict = {"browser": "chromium (headless, DevTools protocol without the Network domain)", "shell": "/bin/sh"}
+    if browser_cpus:
+        result["pinned"] = {"browser": sorted(browser_cpus), "the rest": sorted(os.sched_getaffinity(0))}
     try:
-        with live_server(home, env=maestro_env(home, SHELL="/bin/sh")) as server, chromium() as cdp:
+        with live_server(home, env=maestro_env(home, SHELL="/bin/sh")) as server, chromium(browser_cpus) as cdp:
             try:
                 for r in range(args.rounds):
                     for variant in variants[r % len(variants) :] + variants[: r % len(variants)]:
@@ -645,7 +700,7 @@ def main() -> None:
                             "echo_p50": statistics.median(figures["echo"]["parsed"]),
                             "flood_echo_p50": statistics.median(figures["echo_flood"]["parsed"]),
                             "flood_echo_p99": percentiles(figures["echo_flood"]["parsed"])["p99"],
-                        } | {k: round(v, 3) for k, v in figures["throughput"].items()}
+                        } | {k: v if isinstance(v, dict) else round(v, 3) for k, v in figures["throughput"].items()}
                         print(json.dumps(brief), file=sys.stderr, flush=True)
                 result["load_average"] = os.getloadavg()
                 result["variants"] = {name: summarize(rounds) for name, rounds in per_variant.items() if rounds}
