@@ -422,6 +422,42 @@ def test_a_running_session_page_takes_the_keys_from_the_start(browser: Browser, 
         assert len(api.get("/api/v1/sessions").json()) == sessions_before  # no shell started by `s`
 
 
+def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: LiveServer):
+    with shared.client() as api:
+        work = shared.home.parent / "work"
+        work.mkdir(exist_ok=True)
+        project = api.post("/api/v1/projects", json={"name": "p-carry", "working_dir": str(work)}).json()
+        sessions_before = len(api.get("/api/v1/sessions").json())
+    page = open_page(browser, shared, f"/projects/{project['id']}/board")
+    # The shell's page is held back until the keys are typed, so they are typed on the board (whose `c` would open
+    # New task) while the shell starts.
+    held: list = []
+    session_page = re.compile(r"/sessions/ses_")
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route(session_page, hold)
+    page.keyboard.press("s")
+    page.wait_for_function("() => sessionStorage.getItem('maestro.typeAhead') !== null", timeout=WAIT)
+    page.keyboard.type("echo carried-$((5+6))\n")
+    deadline = time.monotonic() + WAIT / 1000
+    while not held:
+        assert time.monotonic() < deadline, "the shell's page was never opened"
+        page.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+    page.unroute(session_page, hold)
+    page.wait_for_url(session_page, timeout=WAIT)
+    live(page)
+    connected(page)
+    terminal = page.get_by_test_id("terminal")
+    wait_line(page, terminal, "carried-11")
+    assert screen(terminal).count("carried-11") == 1
+    with shared.client() as api:
+        assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
+
+
 def test_an_ended_session_page_leaves_the_keys_to_the_page(browser: Browser, shared: LiveServer):
     session_id = spawn(shared, "ended-keys")
     with shared.client() as api:

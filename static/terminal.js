@@ -14,8 +14,9 @@
 // - Ctrl-C (or Ctrl-\) during a flood skips the output still waiting to be drawn, as a tty flushes on interrupt;
 // - the terminal fits its container and tells the server its size (`resize`);
 // - keys typed while it connects or reconnects are sent once it is connected (up to 4 KiB); a terminal attached
-//   with {focus: true} takes the keyboard focus, and keys typed on the page before xterm.js is ready are its
-//   own too (not the page's shortcuts);
+//   with {focus: true} takes the keyboard focus, and keys typed before xterm.js is ready are its own too (not
+//   the page's shortcuts), from this page and, carried over, from the page that asked for the shell
+//   (static/type_ahead.js);
 // - after a dropped connection it reconnects by itself with `?offset=N` (the next byte it has not received), so
 //   nothing is shown twice; a `gap` frame says what the server no longer had;
 // - a tab hidden for a few seconds detaches (its throttled timers would slow the program) and resumes when shown;
@@ -139,8 +140,8 @@
     size: 0,
     _sink: null, // the attached terminal's type-ahead, once there is one (see the accessors below)
     onKey(event) {
-      if (!pageHasNoFocus()) return;
-      const text = earlyKeyBytes(event);
+      const keys = window.maestroKeys; // static/type_ahead.js
+      const text = keys && keys.pageHasNoFocus() ? keys.textOf(event) : null;
       if (text === null) return;
       event.preventDefault();
       event.stopImmediatePropagation();
@@ -174,18 +175,6 @@
     },
   };
   if (document.currentScript && "catchKeys" in document.currentScript.dataset) earlyKeys.start();
-
-  // A key typed before the terminal exists, as the bytes xterm.js would send for it (null: not one to keep).
-  const EARLY_KEYS = { Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b" };
-  function earlyKeyBytes(event) {
-    if (event.metaKey || event.altKey) return null;
-    if (event.ctrlKey) {
-      const code = event.key.length === 1 ? event.key.toUpperCase().charCodeAt(0) : 0;
-      return code >= 64 && code <= 95 ? String.fromCharCode(code - 64) : null; // Ctrl-C is "\x03"...
-    }
-    if (event.key.length === 1) return event.key;
-    return EARLY_KEYS[event.key] || null;
-  }
 
   class TerminalLink {
     constructor(elementId, sessionId, stateId, options = {}) {
@@ -221,9 +210,14 @@
     }
 
     async start() {
-      // Keys typed on the page so far, and until xterm.js is ready, are this terminal's (see earlyKeys).
-      if (this.wantsFocus) earlyKeys.sink = (bytes) => this.typeAhead(bytes);
-      else earlyKeys.stop();
+      // Keys typed for it on the page before (carried over, see static/type_ahead.js) and on this page so far, and
+      // until xterm.js is ready, are this terminal's, in that order (see earlyKeys).
+      if (this.wantsFocus) {
+        for (const text of window.maestroKeys ? window.maestroKeys.take() : []) this.typeAhead(encoder.encode(text));
+        earlyKeys.sink = (bytes) => this.typeAhead(bytes);
+      } else {
+        earlyKeys.stop();
+      }
       const component = await this.waitForTerminal();
       if (!component) {
         if (this.wantsFocus) earlyKeys.stop();
@@ -235,7 +229,7 @@
       this.setupTerminal();
       if (this.wantsFocus) {
         earlyKeys.stop();
-        if (pageHasNoFocus()) this.term.focus();
+        if (!window.maestroKeys || window.maestroKeys.pageHasNoFocus()) this.term.focus();
       }
       this.connect();
       this.watchRemoval = setInterval(() => {
@@ -644,12 +638,6 @@
       if (this.ws) this.ws.close(1000);
       this.ws = null;
     }
-  }
-
-  // Nothing on the page has the keyboard focus (a person who clicked into a field keeps it).
-  function pageHasNoFocus() {
-    const active = document.activeElement;
-    return !active || active === document.body || active === document.documentElement;
   }
 
   function attach(elementId, sessionId, stateId, options = {}) {

@@ -12,6 +12,7 @@ from app.models.projects import Project
 from ui.components.attention import Attention
 from ui.components.palette import Entry, Palette
 from ui.components.run_agent import Launcher
+from ui.components.terminal import script_url
 from ui.context import tid
 from ui.runtime import runtime_of
 
@@ -94,7 +95,7 @@ def frame(
     (a shell) and `r` (Run agent) are every page's unless the page gives its own.
     """
     ui.page_title(f"{title} · Maestro" if title != "Maestro" else title)
-    ui.add_head_html(_CONNECTION_JS)
+    ui.add_head_html(_CONNECTION_JS + f'<script src="{script_url("type_ahead.js")}"></script>')
     dark = ui.dark_mode(app.storage.user.get("dark", False))
     runtime = runtime_of(ui.context.client.request)
     launcher = Launcher(runtime, current.id if current else None)

@@ -74,9 +74,13 @@ class Launcher:
             project_id = found[0].id
         # "In the project's folder" whatever the project's default: a quick look around needs no branch of its own.
         body = SessionSpawn(project_id=project_id, profile=profiles.SHELL, isolation="in_place")
+        # Keys typed while it starts go to the shell's page, not this page's shortcuts (static/type_ahead.js).
+        ui.run_javascript("window.maestroKeys && window.maestroKeys.carry()")
         session = await run(self.runtime.runner.spawn(body, actor=UI_ACTOR))
         if session is not None:
             ui.navigate.to(f"/sessions/{session.id}")
+        else:
+            ui.run_javascript("window.maestroKeys && window.maestroKeys.cancel()")
 
 
 class RunAgentDialog:
