@@ -35,7 +35,6 @@
   const RETRY_MAX_MS = 2000;
   const HIDDEN_DETACH_MS = 3000;
   const TYPE_AHEAD_MAX = 4096; // keys typed while (re)connecting, sent once connected; beyond this they are dropped
-  const EARLY_KEYS_MS = 15000; // keys typed before the terminal attached are kept this long at most
   const FLUSH_ABOVE = 256 * 1024; // Ctrl-C with more than this waiting skips it, as a tty flushes on interrupt
   const INTERRUPT = /[\x03\x1c]/; // Ctrl-C, Ctrl-\
   // Benchmarks and diagnostics may set window.maestroTerminalConfig before this script runs.
@@ -131,50 +130,13 @@
   }
 
   // A page whose terminal is where the person types (a running session's page: its <script> tag says
-  // data-catch-keys) takes the keys typed before the terminal is ready: the page shows before its connection to
+  // data-catch-keys) keeps the keys typed before the terminal is ready: the page shows before its connection to
   // the server is up and the terminal attached, and a person who just pressed `s` for a shell types on at once.
-  // Those keys (typed with nothing else focused) would otherwise reach the page's shortcuts — another `s` starts
-  // another shell. They wait here, then go to the terminal's type-ahead (sent once it is connected).
-  const earlyKeys = {
-    bytes: [], // caught before the terminal attached
-    size: 0,
-    _sink: null, // the attached terminal's type-ahead, once there is one (see the accessors below)
-    onKey(event) {
-      const keys = window.maestroKeys; // static/type_ahead.js
-      const text = keys && keys.pageHasNoFocus() ? keys.textOf(event) : null;
-      if (text === null) return;
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const bytes = encoder.encode(text);
-      if (earlyKeys.sink) earlyKeys.sink(bytes);
-      else if (earlyKeys.size + bytes.length <= TYPE_AHEAD_MAX) {
-        earlyKeys.bytes.push(bytes);
-        earlyKeys.size += bytes.length;
-      }
-    },
-    start() {
-      window.addEventListener("keydown", earlyKeys.onKey, true);
-      // Nothing took them in time (the page failed to connect): the page's keys are its own again.
-      earlyKeys.timer = setTimeout(() => earlyKeys.stop(), EARLY_KEYS_MS);
-    },
-    set sink(fn) {
-      this._sink = fn;
-      for (const bytes of this.bytes) fn(bytes);
-      this.bytes = [];
-      this.size = 0;
-    },
-    get sink() {
-      return this._sink;
-    },
-    stop() {
-      clearTimeout(earlyKeys.timer);
-      window.removeEventListener("keydown", earlyKeys.onKey, true);
-      earlyKeys.bytes = [];
-      earlyKeys.size = 0;
-      earlyKeys._sink = null;
-    },
-  };
-  if (document.currentScript && "catchKeys" in document.currentScript.dataset) earlyKeys.start();
+  // They are carried on with those typed on the page that asked for the shell (static/type_ahead.js, loaded
+  // before this script), instead of reaching the page's shortcuts (another `s` would start another shell).
+  if (document.currentScript && "catchKeys" in document.currentScript.dataset && window.maestroKeys) {
+    window.maestroKeys.carry({ resume: true });
+  }
 
   class TerminalLink {
     constructor(elementId, sessionId, stateId, options = {}) {
@@ -210,17 +172,9 @@
     }
 
     async start() {
-      // Keys typed for it on the page before (carried over, see static/type_ahead.js) and on this page so far, and
-      // until xterm.js is ready, are this terminal's, in that order (see earlyKeys).
-      if (this.wantsFocus) {
-        for (const text of window.maestroKeys ? window.maestroKeys.take() : []) this.typeAhead(encoder.encode(text));
-        earlyKeys.sink = (bytes) => this.typeAhead(bytes);
-      } else {
-        earlyKeys.stop();
-      }
       const component = await this.waitForTerminal();
       if (!component) {
-        if (this.wantsFocus) earlyKeys.stop();
+        if (this.wantsFocus && window.maestroKeys) window.maestroKeys.cancel();
         return;
       }
       this.component = component;
@@ -228,8 +182,10 @@
       this.element = getHtmlElement(this.elementId);
       this.setupTerminal();
       if (this.wantsFocus) {
-        earlyKeys.stop();
-        if (!window.maestroKeys || window.maestroKeys.pageHasNoFocus()) this.term.focus();
+        // Keys typed for it before it was ready (see above) go first, then what is typed into it from now on.
+        const keys = window.maestroKeys;
+        for (const text of keys ? keys.take() : []) this.typeAhead(encoder.encode(text));
+        if (!keys || keys.pageHasNoFocus()) this.term.focus();
       }
       this.connect();
       this.watchRemoval = setInterval(() => {

@@ -2,10 +2,11 @@
 //
 // Asking for a shell (`s`, the button, the palette) starts it on the server and then opens its page; keys typed
 // meanwhile would reach the old page's shortcuts (`c` opens "New task") and be lost with it. `carry()` (run by the
-// server as it starts the shell) keeps them in this tab's sessionStorage instead; the new page's terminal
-// (static/terminal.js) `take()`s them, first of its type-ahead. `cancel()` when the shell could not start. Keys are
-// only taken while nothing on the page has the focus (a person typing into a field keeps their keys), and carried
-// keys are used within FRESH_MS or never.
+// server as it starts the shell) keeps them in this tab's sessionStorage instead; the new page, whose terminal
+// script says data-catch-keys, carries on (`carry({resume: true})`) while it connects, and its terminal `take()`s
+// them all, in order, first of its type-ahead (static/terminal.js). `cancel()` when the shell could not start.
+// Keys are only taken while nothing on the page has the focus (a person typing into a field keeps their keys),
+// and carried keys are used within FRESH_MS or never.
 (() => {
   "use strict";
   if (window.maestroKeys) return;
@@ -30,12 +31,17 @@
     return NAMED[event.key] || null;
   }
 
-  let carrying = null;
+  let carrying = null; // the keydown listener while keys are carried
+  let carryTimer = null;
 
-  function carry() {
-    cancel();
-    const keys = [];
-    let bytes = 0;
+  // From now on, keys typed with nothing focused are kept (not this page's), in the tab's sessionStorage: for the
+  // terminal of the page about to open, or of this page once it is ready. `resume` goes on with keys a previous
+  // page carried (if fresh); otherwise they start afresh. Nothing is kept after FRESH_MS.
+  function carry({ resume = false } = {}) {
+    const earlier = resume ? stored() : [];
+    stop();
+    const keys = earlier;
+    let bytes = keys.reduce((n, key) => n + key.length, 0);
     const save = () => {
       try {
         sessionStorage.setItem(STORE, JSON.stringify({ at: Date.now(), keys }));
@@ -54,12 +60,28 @@
       save();
     };
     window.addEventListener("keydown", carrying, true);
+    carryTimer = setTimeout(cancel, FRESH_MS); // nobody took them (the page never opened): the keys are the page's
     save();
   }
 
-  function cancel() {
+  function stop() {
     if (carrying) window.removeEventListener("keydown", carrying, true);
+    clearTimeout(carryTimer);
     carrying = null;
+  }
+
+  // The keys carried so far (fresh and well-formed only).
+  function stored() {
+    try {
+      const value = JSON.parse(sessionStorage.getItem(STORE) || "null");
+      if (!value || !Array.isArray(value.keys) || !(Date.now() - value.at < FRESH_MS)) return [];
+      return value.keys.filter((key) => typeof key === "string");
+    } catch {
+      return [];
+    }
+  }
+
+  function forget() {
     try {
       sessionStorage.removeItem(STORE);
     } catch {
@@ -67,27 +89,23 @@
     }
   }
 
-  // What the previous page carried (once; nothing when stale or malformed).
+  // Stop carrying and hand over what was carried, once (to the terminal that takes the keys from now on).
   function take() {
-    let stored = null;
-    try {
-      stored = JSON.parse(sessionStorage.getItem(STORE) || "null");
-      sessionStorage.removeItem(STORE);
-    } catch {
-      return [];
-    }
-    if (!stored || !Array.isArray(stored.keys) || !(Date.now() - stored.at < FRESH_MS)) return [];
-    return stored.keys.filter((key) => typeof key === "string");
+    stop();
+    const keys = stored();
+    forget();
+    return keys;
+  }
+
+  // Stop carrying and drop what was carried (the shell could not start; the page has no terminal to take them).
+  function cancel() {
+    stop();
+    forget();
   }
 
   // Keys a page carried and no terminal took (its session had ended, say) do not stay in the tab's storage.
   function dropStale() {
-    try {
-      const stored = JSON.parse(sessionStorage.getItem(STORE) || "null");
-      if (stored && !carrying && !(Date.now() - stored.at < FRESH_MS)) sessionStorage.removeItem(STORE);
-    } catch {
-      // nothing readable stored
-    }
+    if (!carrying && !stored().length) forget();
   }
   dropStale();
   setTimeout(dropStale, FRESH_MS + 1000);

@@ -51,7 +51,7 @@ from app.terminals.holder_protocol import (
     json_frame,
 )
 from app.terminals.input_queue import INTERRUPT_CHARS, MAX_INPUT
-from app.terminals.process import process_start_time, same_process, signal_session
+from app.terminals.process import kill_session_if_ours, process_start_time, same_process
 from app.terminals.pty_host import clamp_size
 from app.terminals.viewer import Viewer
 
@@ -353,7 +353,7 @@ class HeldTerminal(HeldOutput):
         if same_process(self._holder_pid, self._holder_start_time):
             with contextlib.suppress(OSError):
                 os.kill(self._holder_pid, signal.SIGKILL)
-        self._kill_program()
+        kill_session_if_ours(self.pid, self.pid_start_time)
         log.warning("holder of pid %s lost: %s", self.pid, why)
         self._notify(self._on_lost, why)
 
@@ -389,15 +389,3 @@ class HeldTerminal(HeldOutput):
         self._finish()
         self._exited.set_exception(HolderGone(self.lost))
         self._link.close()
-
-    def _kill_program(self) -> None:
-        """SIGKILL the program's group and session, if they are still its own.
-
-        Its pid alive with another start time: reused, never signalled. Gone (or a zombie nobody reaps): the ids
-        may still name leftover processes, and Linux does not hand out a pid while a group or session still uses it
-        as its id, so whatever carries them is ours.
-        """
-        if self.pid_start_time is None:
-            return  # no way to tell the program from a stranger here (no /proc)
-        if process_start_time(self.pid) in (None, self.pid_start_time):
-            signal_session(self.pid, signal.SIGKILL)

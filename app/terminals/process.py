@@ -123,6 +123,18 @@ def signal_session(sid: int, sig: int) -> None:
             os.kill(pid, sig)
 
 
+def kill_session_if_ours(pid: int, start_time: int | None) -> None:
+    """SIGKILL the group and session of program ``pid`` started at ``start_time``, if they are still its own.
+
+    Its pid alive with another start time: reused, never signalled. Gone (or a zombie nobody reaps): the ids may
+    still name leftover processes, and Linux does not hand out a pid while a group or session still uses it as its
+    id, so whatever carries them is the program's. Without a start time (no /proc) nothing is signalled: there is
+    no telling the program from a stranger.
+    """
+    if start_time is not None and process_start_time(pid) in (None, start_time):
+        signal_session(pid, signal.SIGKILL)
+
+
 def session_alive(sid: int) -> bool:
     """True while any process of the group or session ``sid`` lives."""
     try:

@@ -46,7 +46,6 @@ async def session_page(request: Request, session_id: str) -> None:
         return
     project = next((p for p in all_projects if p.id == session.project_id), None)
     page = SessionPage(runtime, session, project)
-    load_script(catch_keys=session.status not in ENDED_STATUSES)  # a running session's terminal takes the keys
     with frame(session.name, projects=all_projects, current=project, active="sessions", wide=True):
         await page.build()
     follow(runtime.hub, page.on_events, project_id=session.project_id)
@@ -76,8 +75,10 @@ class SessionPage:
             ui.label(f"{session.profile} · {session.role}").classes("text-grey-7")
         with ui.row().classes("w-full gap-4 items-start no-wrap max-lg:flex-wrap"):
             with ui.column().classes("grow min-w-0 gap-2"):
-                # A running session's page is where one types into it: the terminal has the keys from the start.
+                # A running session's page is where one types into it: the terminal has the keys from the start
+                # (and those typed before it was ready). Loaded after the frame's static/type_ahead.js.
                 live = session.status not in ENDED_STATUSES
+                load_script(catch_keys=live)
                 self.pane = TerminalPane(self.runtime, session, height="62vh", focus=live, on_stopped=self._stopped)
             with ui.column().classes("w-full lg:w-96 shrink-0 gap-4"):
                 self.details = tid(ui.card().classes("w-full gap-1"), "session-details")
