@@ -48,6 +48,7 @@ from app.web.routes import (
     worktrees,
 )
 from app.web.security import AccessPolicy
+from app.web.static_cache import hashed_static_cache
 
 log = logging.getLogger("maestro")
 
@@ -110,7 +111,12 @@ class MaestroApp:
         return Litestar(
             route_handlers=[
                 v1,
-                create_static_files_router(path="/static", directories=[static_dir()], include_in_schema=False),
+                create_static_files_router(
+                    path="/static",
+                    directories=[static_dir()],
+                    include_in_schema=False,
+                    middleware=[hashed_static_cache],
+                ),
             ],
             dependencies={
                 "runtime": Provide(lambda: self.runtime, sync_to_thread=False),
