@@ -439,12 +439,14 @@ def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: Live
 
     page.route(session_page, hold)
     page.keyboard.press("s")
-    page.wait_for_function("() => sessionStorage.getItem('maestro.typeAhead') !== null", timeout=WAIT)
-    page.keyboard.type("echo carried-$((5+6))\n")
+    # Once the shell's page is asked for, the shell has started and the board carries keys (the server sends the
+    # carry before it starts the shell). The board's storage cannot be read meanwhile: Playwright's evaluate waits
+    # for the held navigation.
     deadline = time.monotonic() + WAIT / 1000
     while not held:
         assert time.monotonic() < deadline, "the shell's page was never opened"
         page.wait_for_timeout(50)
+    page.keyboard.type("echo carried-$((5+6))\n")
     for route in held:
         route.continue_()
     page.unroute(session_page, hold)
