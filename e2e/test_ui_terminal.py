@@ -460,6 +460,27 @@ def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: Live
         assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
 
 
+def test_a_command_typed_right_after_s_reaches_the_shell_whole(browser: Browser, shared: LiveServer):
+    with shared.client() as api:
+        work = shared.home.parent / "work"
+        work.mkdir(exist_ok=True)
+        project = api.post("/api/v1/projects", json={"name": "p-typist", "working_dir": str(work)}).json()
+        sessions_before = len(api.get("/api/v1/sessions").json())
+    page = open_page(browser, shared, f"/projects/{project['id']}/board")
+    # A person's pace, no waiting: the first keys come before the server has heard `s`, and the shell's page opens
+    # while they type. Every key, in order, reaches the shell.
+    page.keyboard.press("s")
+    page.keyboard.type("echo right-after-s-$((2+3))-abcdefghij\n", delay=100)
+    page.wait_for_url(re.compile(r"/sessions/ses_"), timeout=WAIT)
+    live(page)
+    connected(page)
+    terminal = page.get_by_test_id("terminal")
+    wait_line(page, terminal, "right-after-s-5-abcdefghij")
+    assert screen(terminal).count("right-after-s-5-abcdefghij") == 1
+    with shared.client() as api:
+        assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
+
+
 def test_an_ended_session_page_leaves_the_keys_to_the_page(browser: Browser, shared: LiveServer):
     session_id = spawn(shared, "ended-keys")
     with shared.client() as api:

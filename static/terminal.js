@@ -185,7 +185,7 @@
         // Keys typed for it before it was ready (see above) go first, then what is typed into it from now on.
         const keys = window.maestroKeys;
         for (const text of keys ? keys.take() : []) this.typeAhead(encoder.encode(text));
-        if (!keys || keys.pageHasNoFocus()) this.term.focus();
+        if (!keys || keys.noFieldHasFocus()) this.term.focus();
       }
       this.connect();
       this.watchRemoval = setInterval(() => {

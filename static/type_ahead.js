@@ -1,12 +1,16 @@
 // Keys typed before a terminal can take them: what they are as terminal input, and carrying them to the next page.
 //
 // Asking for a shell (`s`, the button, the palette) starts it on the server and then opens its page; keys typed
-// meanwhile would reach the old page's shortcuts (`c` opens "New task") and be lost with it. `carry()` (run by the
-// server as it starts the shell) keeps them in this tab's sessionStorage instead; the new page, whose terminal
-// script says data-catch-keys, carries on (`carry({resume: true})`) while it connects, and its terminal `take()`s
-// them all, in order, first of its type-ahead (static/terminal.js). `cancel()` when the shell could not start.
-// Keys are only taken while nothing on the page has the focus (a person typing into a field keeps their keys),
-// and carried keys are used within FRESH_MS or never.
+// meanwhile would reach the old page's shortcuts (`c` opens "New task") and be lost with it. `carry()` keeps them in
+// this tab's sessionStorage instead: started here on the `s` key itself where `s` opens a shell (the script tag's
+// data-shell-key; the server's own carry(), sent as it starts the shell, arrives a round trip later, after the
+// next key), and by the server for the button and the palette. While keys are carried, the page's move to the
+// shell's page (NiceGUI's window.open(url, "_self")) waits for a pause in the typing: a key pressed while the browser
+// swaps the pages has no page to go to. The new page, whose terminal script says data-catch-keys, carries on
+// (`carry({resume: true})`) while it connects, and its terminal `take()`s them all, in order, first of its
+// type-ahead (static/terminal.js). `cancel()` when the shell could not start. Keys are only taken while no text
+// field has the focus (a person typing into a field keeps their keys), and carried keys are used within FRESH_MS
+// or never.
 (() => {
   "use strict";
   if (window.maestroKeys) return;
@@ -14,10 +18,16 @@
   const FRESH_MS = 15000;
   const MAX_BYTES = 4096;
   const NAMED = { Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b" };
+  const QUIET_MS = 300; // a pause in the typing this long lets a held page move go ahead...
+  const HOLD_MAX_MS = 8000; // ...and it waits no longer than this for one
+  const shellKey = (document.currentScript && document.currentScript.dataset.shellKey) || null;
 
-  function pageHasNoFocus() {
+  // Whether keys typed now are nobody's in particular: no text field (nor xterm.js's textarea) has the focus; a
+  // focused button or dialog does not type (the page's shortcuts take keys then too).
+  function noFieldHasFocus() {
     const active = document.activeElement;
-    return !active || active === document.body || active === document.documentElement;
+    if (!active || active === document.body || active === document.documentElement) return true;
+    return !(active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName));
   }
 
   // The text xterm.js would send for this key (Ctrl-C is "\x03"), or null for a key not kept (arrows, F-keys...).
@@ -33,14 +43,15 @@
 
   let carrying = null; // the keydown listener while keys are carried
   let carryTimer = null;
+  let lastKeyAt = 0; // when the last carried key was typed
 
-  // From now on, keys typed with nothing focused are kept (not this page's), in the tab's sessionStorage: for the
+  // From now on, keys typed with no field focused are kept (not this page's), in the tab's sessionStorage: for the
   // terminal of the page about to open, or of this page once it is ready. `resume` goes on with keys a previous
-  // page carried (if fresh); otherwise they start afresh. Nothing is kept after FRESH_MS.
+  // page carried (if fresh); otherwise they start afresh. Carrying already, it goes on as it was (the server's
+  // carry() arrives after the `s` that started it). Nothing is kept after FRESH_MS.
   function carry({ resume = false } = {}) {
-    const earlier = resume ? stored() : [];
-    stop();
-    const keys = earlier;
+    if (carrying) return;
+    const keys = resume ? stored() : [];
     let bytes = keys.reduce((n, key) => n + key.length, 0);
     const save = () => {
       try {
@@ -50,10 +61,11 @@
       }
     };
     carrying = (event) => {
-      const text = pageHasNoFocus() ? textOf(event) : null;
+      const text = noFieldHasFocus() ? textOf(event) : null;
       if (text === null) return;
       event.preventDefault();
       event.stopImmediatePropagation();
+      lastKeyAt = Date.now();
       if (bytes + text.length > MAX_BYTES) return;
       keys.push(text);
       bytes += text.length;
@@ -103,6 +115,38 @@
     forget();
   }
 
+  // Where `s` opens a shell, carrying starts with the key itself (when the server will hear it: its connection is
+  // up), so the keys typed right after it are the shell's; the server cancels when it asks which project instead.
+  if (shellKey) {
+    window.addEventListener(
+      "keydown",
+      (event) => {
+        const plain = !event.ctrlKey && !event.metaKey && !event.altKey && !event.repeat;
+        if (event.key === shellKey && plain && noFieldHasFocus() && window.socket && window.socket.connected) carry();
+      },
+      true,
+    );
+  }
+
+  // NiceGUI moves to another page with window.open(url, "_self"). While keys are carried, that waits until the
+  // typing pauses (QUIET_MS, at most HOLD_MAX_MS): keys pressed while the browser swaps the pages would be lost.
+  const openNow = window.open.bind(window);
+  window.open = (url, target, ...rest) => {
+    if (!carrying || target !== "_self" || Date.now() - lastKeyAt >= QUIET_MS) return openNow(url, target, ...rest);
+    const until = Date.now() + HOLD_MAX_MS;
+    if (window.Quasar) {
+      const message = "The shell is ready: it opens when you pause typing, and what you type goes to it.";
+      window.Quasar.Notify.create({ message, position: "bottom", timeout: HOLD_MAX_MS, attrs: { "data-testid": "shell-held" } });
+    }
+    const go = () => {
+      const quiet = Date.now() - lastKeyAt;
+      if (quiet >= QUIET_MS || Date.now() >= until) openNow(url, target, ...rest);
+      else setTimeout(go, QUIET_MS - quiet);
+    };
+    go();
+    return null;
+  };
+
   // Keys a page carried and no terminal took (its session had ended, say) do not stay in the tab's storage.
   function dropStale() {
     if (!carrying && !stored().length) forget();
@@ -110,5 +154,5 @@
   dropStale();
   setTimeout(dropStale, FRESH_MS + 1000);
 
-  window.maestroKeys = { pageHasNoFocus, textOf, carry, cancel, take };
+  window.maestroKeys = { noFieldHasFocus, textOf, carry, cancel, take };
 })();

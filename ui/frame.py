@@ -95,11 +95,13 @@ def frame(
     (a shell) and `r` (Run agent) are every page's unless the page gives its own.
     """
     ui.page_title(f"{title} · Maestro" if title != "Maestro" else title)
-    ui.add_head_html(_CONNECTION_JS + f'<script src="{script_url("type_ahead.js")}"></script>')
     dark = ui.dark_mode(app.storage.user.get("dark", False))
     runtime = runtime_of(ui.context.client.request)
     launcher = Launcher(runtime, current.id if current else None)
     keys = {"s": launcher.open_shell, "r": launcher.run_agent, **(keys or {})}
+    # Where `s` opens a shell, the browser starts keeping the keys typed after it at once (static/type_ahead.js).
+    shell_key = ' data-shell-key="s"' if keys["s"] == launcher.open_shell else ""
+    ui.add_head_html(_CONNECTION_JS + f'<script src="{script_url("type_ahead.js")}"{shell_key}></script>')
 
     def toggle() -> None:
         dark.value = not dark.value

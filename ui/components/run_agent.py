@@ -69,12 +69,14 @@ class Launcher:
         if project_id is None:
             found = await projects.list_projects()
             if len(found) != 1:
+                ui.run_javascript("window.maestroKeys && window.maestroKeys.cancel()")  # the keys are the dialog's
                 await self.run_agent(profile=profiles.SHELL)
                 return
             project_id = found[0].id
         # "In the project's folder" whatever the project's default: a quick look around needs no branch of its own.
         body = SessionSpawn(project_id=project_id, profile=profiles.SHELL, isolation="in_place")
-        # Keys typed while it starts go to the shell's page, not this page's shortcuts (static/type_ahead.js).
+        # Keys typed while it starts go to the shell's page, not this page's shortcuts (static/type_ahead.js; its
+        # carry() started already if `s` asked for the shell).
         ui.run_javascript("window.maestroKeys && window.maestroKeys.carry()")
         session = await run(self.runtime.runner.spawn(body, actor=UI_ACTOR))
         if session is not None:
