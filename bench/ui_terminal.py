@@ -661,6 +661,9 @@ def main() -> None:
     parser.add_argument(
         "--flood-untouched", action="store_true", help="also run the memory test on a page that never has input"
     )
+    parser.add_argument(
+        "--only-untouched", action="store_true", help="run the memory test only on a page that never has input"
+    )
     parser.add_argument("--variant", action="append", default=[], help="NAME=JSON-config or NAME=file:terminal.js")
     parser.add_argument(
         "--pin",
@@ -707,8 +710,9 @@ def main() -> None:
                 if args.flood_minutes > 0:
                     memory = result["memory_flood"] = {}
                     for v in variants:
-                        memory[v.name] = flood_memory(server, work, v, args.flood_minutes)
-                        if args.flood_untouched:
+                        if not args.only_untouched:
+                            memory[v.name] = flood_memory(server, work, v, args.flood_minutes)
+                        if args.flood_untouched or args.only_untouched:
                             untouched = flood_memory(server, work, v, args.flood_minutes, touched=False)
                             memory[f"{v.name}, never touched"] = untouched
             finally:

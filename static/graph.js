@@ -61,6 +61,10 @@ function addStyle() {
     .m-graph-tools button { border: 0; background: transparent; color: inherit; cursor: pointer; min-width: 28px;
       height: 28px; border-radius: 4px; font: 600 12px/28px sans-serif; padding: 0 6px; }
     .m-graph-tools button:hover, .m-graph-tools button:focus-visible { background: rgba(100, 116, 139, 0.18); }
+    /* On a phone the drawing is as narrow as the tools' corner: above it, they would cover the first boxes. */
+    @media (max-width: 600px) {
+      .m-graph-tools { position: static; width: fit-content; margin: 0 0 6px auto; }
+    }
     .m-graph-edge { fill: none; stroke: #94a3b8; stroke-width: 1.6; }
     .m-graph-edge.m-open { stroke-dasharray: 5 4; }
     .m-graph-edge.m-failed { stroke: #d32f2f; }
