@@ -53,6 +53,7 @@
       // terminal being typed into pauses (the server stops at 1 MiB unacknowledged) instead of taking the CPU the
       // echo needs. Output at a reading pace never comes near 1 MiB in that time and flows on.
       quietMs: 1000,
+      inlineUntilInput: true, // see lightUntilInput
     },
     window.maestroTerminalConfig || {},
   );
@@ -137,6 +138,29 @@
   if (document.currentScript && "catchKeys" in document.currentScript.dataset && window.maestroKeys) {
     window.maestroKeys.carry({ resume: true });
   }
+
+  // Until a page has had input (a click, key, touch or wheel), Chromium's Largest Contentful Paint bookkeeping
+  // keeps a record of each new block of text it paints, and xterm.js's DOM renderer draws every run of a row as an
+  // inline-block span, each one such a block, new every frame: a flooding terminal that is only watched grew the
+  // tab by ~2 MiB/s, garbage that no collection came for in 10 minutes (docs/performance.md). Plain inline spans
+  // make the row (which xterm.js keeps) the block, recorded once. Cells stay where they are (xterm.js aligns them
+  // with letter-spacing); a coloured background spans the text's height rather than the row's. After the first
+  // input Chromium records nothing more, and the spans are xterm.js's own again.
+  function lightUntilInput() {
+    if (!CONFIG.inlineUntilInput) return;
+    const root = document.documentElement;
+    const style = document.createElement("style");
+    style.textContent = "html:not(.m-had-input) .xterm .xterm-rows span { display: inline !important; }";
+    document.head.appendChild(style);
+    const kinds = ["pointerdown", "keydown", "touchstart", "wheel"];
+    const hadInput = (event) => {
+      if (!event.isTrusted) return;
+      root.classList.add("m-had-input");
+      for (const kind of kinds) window.removeEventListener(kind, hadInput, true);
+    };
+    for (const kind of kinds) window.addEventListener(kind, hadInput, { capture: true, passive: true });
+  }
+  lightUntilInput();
 
   class TerminalLink {
     constructor(elementId, sessionId, stateId, options = {}) {
