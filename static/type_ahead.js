@@ -136,7 +136,8 @@
     const until = Date.now() + HOLD_MAX_MS;
     if (window.Quasar) {
       const message = "The shell is ready: it opens when you pause typing, and what you type goes to it.";
-      window.Quasar.Notify.create({ message, position: "bottom", timeout: HOLD_MAX_MS, attrs: { "data-testid": "shell-held" } });
+      const attrs = { "data-testid": "shell-held" };
+      window.Quasar.Notify.create({ message, position: "bottom", timeout: HOLD_MAX_MS, attrs });
     }
     const go = () => {
       const quiet = Date.now() - lastKeyAt;
