@@ -422,13 +422,30 @@ def test_a_running_session_page_takes_the_keys_from_the_start(browser: Browser, 
         assert len(api.get("/api/v1/sessions").json()) == sessions_before  # no shell started by `s`
 
 
-def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: LiveServer):
+def open_new_board(browser: Browser, shared: LiveServer, name: str) -> tuple[Page, int]:
+    """A new project's board, open and live; with how many sessions the server had before."""
     with shared.client() as api:
         work = shared.home.parent / "work"
         work.mkdir(exist_ok=True)
-        project = api.post("/api/v1/projects", json={"name": "p-carry", "working_dir": str(work)}).json()
+        project = api.post("/api/v1/projects", json={"name": name, "working_dir": str(work)}).json()
         sessions_before = len(api.get("/api/v1/sessions").json())
-    page = open_page(browser, shared, f"/projects/{project['id']}/board")
+    return open_page(browser, shared, f"/projects/{project['id']}/board"), sessions_before
+
+
+def one_shell_ran_once(page: Page, shared: LiveServer, sessions_before: int, line: str) -> None:
+    """The page moved to a shell's page whose terminal shows `line` exactly once, and one session was started."""
+    page.wait_for_url(re.compile(r"/sessions/ses_"), timeout=WAIT)
+    live(page)
+    connected(page)
+    terminal = page.get_by_test_id("terminal")
+    wait_line(page, terminal, line)
+    assert screen(terminal).count(line) == 1
+    with shared.client() as api:
+        assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
+
+
+def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: LiveServer):
+    page, sessions_before = open_new_board(browser, shared, "p-carry")
     # The shell's page is held back until the keys are typed, so they are typed on the board (whose `c` would open
     # New task) while the shell starts.
     held: list = []
@@ -450,35 +467,16 @@ def test_keys_typed_while_a_shell_starts_reach_it(browser: Browser, shared: Live
     for route in held:
         route.continue_()
     page.unroute(session_page, hold)
-    page.wait_for_url(session_page, timeout=WAIT)
-    live(page)
-    connected(page)
-    terminal = page.get_by_test_id("terminal")
-    wait_line(page, terminal, "carried-11")
-    assert screen(terminal).count("carried-11") == 1
-    with shared.client() as api:
-        assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
+    one_shell_ran_once(page, shared, sessions_before, "carried-11")
 
 
 def test_a_command_typed_right_after_s_reaches_the_shell_whole(browser: Browser, shared: LiveServer):
-    with shared.client() as api:
-        work = shared.home.parent / "work"
-        work.mkdir(exist_ok=True)
-        project = api.post("/api/v1/projects", json={"name": "p-typist", "working_dir": str(work)}).json()
-        sessions_before = len(api.get("/api/v1/sessions").json())
-    page = open_page(browser, shared, f"/projects/{project['id']}/board")
+    page, sessions_before = open_new_board(browser, shared, "p-typist")
     # A person's pace, no waiting: the first keys come before the server has heard `s`, and the shell's page opens
     # while they type. Every key, in order, reaches the shell.
     page.keyboard.press("s")
     page.keyboard.type("echo right-after-s-$((2+3))-abcdefghij\n", delay=100)
-    page.wait_for_url(re.compile(r"/sessions/ses_"), timeout=WAIT)
-    live(page)
-    connected(page)
-    terminal = page.get_by_test_id("terminal")
-    wait_line(page, terminal, "right-after-s-5-abcdefghij")
-    assert screen(terminal).count("right-after-s-5-abcdefghij") == 1
-    with shared.client() as api:
-        assert len(api.get("/api/v1/sessions").json()) == sessions_before + 1
+    one_shell_ran_once(page, shared, sessions_before, "right-after-s-5-abcdefghij")
 
 
 def test_an_ended_session_page_leaves_the_keys_to_the_page(browser: Browser, shared: LiveServer):
