@@ -170,6 +170,8 @@ CEILING = """async ([index, keep]) => {
   const chunks = window.__captured;
   if (!keep) window.__captured = null;
   term.reset();
+  // The live run's flood is over before this starts: the terminal draws every frame again (terminal_frames.js).
+  await new Promise(resolve => setTimeout(resolve, 300));
   window.__lag.max = 0;
   return await new Promise(resolve => {
     const started = performance.now();

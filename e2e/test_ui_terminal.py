@@ -272,6 +272,48 @@ def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser
     wait_line(page, flooding, "again-8")
 
 
+def test_a_flooding_terminal_is_drawn_a_few_times_a_second_and_fully_when_it_stops(
+    browser: Browser, shared: LiveServer
+):
+    """Drawing a flood at 60 frames a second shows nothing anyone can read and takes the CPU its parsing needs: a
+    terminal in a flood is redrawn about ten times a second, the terminal next to it on every frame, and when the
+    flood stops its last lines are drawn."""
+    flood, quiet = spawn(shared, "counting"), spawn(shared, "beside")
+    page = open_page(browser, shared, f"/terminals?ids={flood},{quiet}")
+    panes = page.get_by_test_id("terminal-pane")
+    expect(panes).to_have_count(2, timeout=WAIT)
+    flooding, other = panes.nth(0).get_by_test_id("terminal"), panes.nth(1).get_by_test_id("terminal")
+    connected(panes.nth(0))
+    connected(panes.nth(1))
+    type_into(page, flooding, "seq 1 100000000\n")
+    page.wait_for_function(f"el => ({LINK})(el).received > 2e6", arg=flooding.element_handle(), timeout=30_000)
+    # Every frame of the page for two seconds: how often the flooding terminal's drawn rows changed.
+    drawn = flooding.evaluate(
+        """el => new Promise(resolve => {
+          const rows = el.querySelector('.xterm-rows');
+          let last = rows.textContent, changes = 0, frames = 0;
+          const started = performance.now();
+          const frame = () => {
+            frames += 1;
+            if (rows.textContent !== last) { changes += 1; last = rows.textContent; }
+            if (performance.now() - started < 2000) requestAnimationFrame(frame);
+            else resolve({changes, frames});
+          };
+          requestAnimationFrame(frame);
+        })"""
+    )
+    assert 4 <= drawn["changes"] <= 2 * 15, drawn  # about 10 a second: still moving, not every frame
+    # The terminal beside it is drawn on the next frame as ever: its echo shows at once.
+    type_into(page, other, "echo beside-$((3*3))\n")
+    expect(other.locator(".xterm-rows")).to_contain_text("beside-9", timeout=WAIT)
+
+    flooding.click()
+    page.keyboard.press("Control+C")
+    type_into(page, flooding, "seq 1 200000 | tail -c 300000; echo counted-$((6*7))\n")
+    expect(flooding.locator(".xterm-rows")).to_contain_text("counted-42", timeout=WAIT)  # drawn, not only parsed
+    expect(flooding.locator(".xterm-rows")).to_contain_text("199999")
+
+
 def test_a_terminal_redrawing_is_hidden_from_page_wide_observers(browser: Browser, shared: LiveServer):
     """xterm.js redraws rows every frame; NiceGUI's Tailwind rescanned the whole page on each of them. Observers
     of the page hear nothing from inside a terminal now, and Tailwind still styles what the page adds."""

@@ -5,7 +5,7 @@
 // - binary frames both ways; flow control by acknowledgements: up to 512 KiB is acknowledged on arrival, the rest
 //   once xterm.js has parsed it, and the server stops reading the pty while 1 MiB more is unacknowledged, so a
 //   flooding program blocks instead of freezing the tab (and this tab never holds more than about 1.5 MiB);
-// - output is handed to xterm.js in slices of about 4 ms of parsing, one task each, so a flooding terminal never
+// - output is handed to xterm.js in slices of about 8 ms of parsing, one task each, so a flooding terminal never
 //   holds the page for long; right after a key, the other terminals of the page wait for its echo, and for a
 //   second after it they acknowledge nothing, so a flood next to the terminal being typed into pauses instead of
 //   taking the CPU its echo needs (flow control holds it back as for any slow reader; it goes on when typing stops);
@@ -43,7 +43,7 @@
       // "auto": WebGL where the GPU draws it, else the DOM renderer. "webgl" also takes WebGL drawn in software
       // (SwiftShader: measured several times slower on text-heavy output, though its memory stays flat); "dom".
       renderer: "auto",
-      sliceMs: 4, // parse time of one slice: what a key or an echo in another terminal waits for a flooding one
+      sliceMs: 8, // parse time of one slice: what a key or an echo in another terminal waits for a flooding one
       firstSlice: 16 * 1024, // bytes in a slice before the parse rate of this output is known
       maxSlice: 256 * 1024,
       ackBatch: 64 * 1024, // acknowledge parsed output in batches (and whenever everything is parsed)
@@ -54,10 +54,15 @@
       // echo needs. Output at a reading pace never comes near 1 MiB in that time and flows on.
       quietMs: 1000,
       inlineUntilInput: true, // see lightUntilInput
+      // A terminal receiving more than floodBytes within FLOOD_WINDOW_MS (or with that much waiting to be parsed)
+      // is drawn at most floodFps times a second (static/terminal_frames.js); 0 draws every frame.
+      floodFps: 10,
+      floodBytes: 32 * 1024,
     },
     window.maestroTerminalConfig || {},
   );
   const MIN_SLICE = 1024;
+  const FLOOD_WINDOW_MS = 100;
   const encoder = new TextEncoder();
   const links = new Map(); // element id -> TerminalLink
   const scriptBase = document.currentScript ? document.currentScript.src : location.href;
@@ -193,6 +198,9 @@
       this.typedAhead = []; // input typed while not connected, in order (see typeAhead)
       this.typedAheadBytes = 0;
       this.typedAheadFull = false;
+      this.windowStart = 0; // output received in the current and the previous FLOOD_WINDOW_MS (see flooding)
+      this.windowBytes = 0;
+      this.lastWindowBytes = 0;
     }
 
     async start() {
@@ -256,6 +264,8 @@
       term.loadAddon(fit);
       term.loadAddon(new WebLinksAddon());
       term.open(component.$el);
+      const frames = window.maestroTerminalFrames; // static/terminal_frames.js
+      if (frames) frames.adapt(term, () => this.flooding(), CONFIG.floodFps);
       component.terminal = term;
       component.fit_addon = fit;
       return term;
@@ -392,6 +402,7 @@
         return;
       }
       const bytes = new Uint8Array(data);
+      this.countArrival(bytes.length);
       this.position += bytes.length;
       this.received += bytes.length;
       this.frames += 1;
@@ -405,6 +416,25 @@
       this.queue.push({ data: bytes, length: bytes.length, ws: this.ws, early });
       this.queued += bytes.length;
       this.pump();
+    }
+
+    countArrival(length) {
+      const now = performance.now();
+      if (now - this.windowStart >= FLOOD_WINDOW_MS) {
+        this.lastWindowBytes = now - this.windowStart < 2 * FLOOD_WINDOW_MS ? this.windowBytes : 0;
+        this.windowStart = now;
+        this.windowBytes = 0;
+      }
+      this.windowBytes += length;
+    }
+
+    // Output comes faster than anyone reads: more than floodBytes within the last one or two FLOOD_WINDOW_MS, or
+    // that much still to parse. Such a terminal is drawn a few times a second (see terminal_frames.js).
+    flooding() {
+      if (this.queued >= CONFIG.floodBytes) return true;
+      const age = performance.now() - this.windowStart;
+      if (age >= 2 * FLOOD_WINDOW_MS) return false;
+      return this.windowBytes + (age < FLOOD_WINDOW_MS ? this.lastWindowBytes : 0) >= CONFIG.floodBytes;
     }
 
     // A line of ours in the output (a gap, the exit, a refusal), after everything received before it.

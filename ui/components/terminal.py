@@ -54,8 +54,10 @@ def load_script(*, catch_keys: bool = False) -> None:
     before NiceGUI's deferred scripts create their observers). `catch_keys`: the page's terminal is where one types
     (attached with focus), so keys typed before it is ready are kept for it instead of going to page shortcuts."""
     observers = script_url("terminal_observers.js")
+    frames = script_url("terminal_frames.js")
     catch = " data-catch-keys" if catch_keys else ""
-    scripts = f'<script src="{observers}"></script><script src="{script_url()}"{catch}></script>'
+    scripts = f'<script src="{observers}"></script><script src="{frames}"></script>'
+    scripts += f'<script src="{script_url()}"{catch}></script>'
     ui.add_head_html(scripts + _STATE_STYLE)
 
 
