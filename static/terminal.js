@@ -54,8 +54,9 @@
       // echo needs. Output at a reading pace never comes near 1 MiB in that time and flows on.
       quietMs: 1000,
       inlineUntilInput: true, // see lightUntilInput
-      // A terminal receiving more than floodBytes within FLOOD_WINDOW_MS (or with that much waiting to be parsed)
-      // is drawn at most floodFps times a second (static/terminal_frames.js); 0 draws every frame.
+      // A terminal receiving more than floodBytes within FLOOD_WINDOW_MS, without a pause of FLOOD_GAP_MS (or with
+      // that much waiting to be parsed), is drawn at most floodFps times a second (static/terminal_frames.js); 0
+      // draws every frame.
       floodFps: 10,
       floodBytes: 32 * 1024,
     },
@@ -63,6 +64,7 @@
   );
   const MIN_SLICE = 1024;
   const FLOOD_WINDOW_MS = 100;
+  const FLOOD_GAP_MS = 25; // output paused this long: the flood is over (or paused), and what it left is drawn
   const encoder = new TextEncoder();
   const links = new Map(); // element id -> TerminalLink
   const scriptBase = document.currentScript ? document.currentScript.src : location.href;
@@ -201,6 +203,7 @@
       this.windowStart = 0; // output received in the current and the previous FLOOD_WINDOW_MS (see flooding)
       this.windowBytes = 0;
       this.lastWindowBytes = 0;
+      this.lastArrival = 0;
     }
 
     async start() {
@@ -426,13 +429,17 @@
         this.windowBytes = 0;
       }
       this.windowBytes += length;
+      this.lastArrival = now;
     }
 
-    // Output comes faster than anyone reads: more than floodBytes within the last one or two FLOOD_WINDOW_MS, or
-    // that much still to parse. Such a terminal is drawn a few times a second (see terminal_frames.js).
+    // Output comes faster than anyone reads: more than floodBytes within the last one or two FLOOD_WINDOW_MS and
+    // more of it within FLOOD_GAP_MS, or that much still to parse. Such a terminal is drawn a few times a second
+    // (see terminal_frames.js); when its output pauses, at once.
     flooding() {
       if (this.queued >= CONFIG.floodBytes) return true;
-      const age = performance.now() - this.windowStart;
+      const now = performance.now();
+      if (now - this.lastArrival > FLOOD_GAP_MS) return false;
+      const age = now - this.windowStart;
       if (age >= 2 * FLOOD_WINDOW_MS) return false;
       return this.windowBytes + (age < FLOOD_WINDOW_MS ? this.lastWindowBytes : 0) >= CONFIG.floodBytes;
     }

@@ -4,10 +4,10 @@
 // xterm.js draws a terminal whose content changed on the next animation frame, and every such frame costs the page
 // the same whatever was printed: xterm.js rebuilds the visible rows, Chromium styles, lays out, paints and commits
 // them. Under a flood that is up to 60 pictures a second nobody can read, paid in the CPU the parser needs: the
-// output itself then comes slower (docs/performance.md). As iTerm2's adaptive frame rate does, a terminal whose
-// output arrives faster than a person reads (terminal.js decides: `isFlooding()`) is drawn at most `fps` times a
-// second; the moment it is not, it is drawn on the next frame again. Nothing is dropped, only delayed: every frame
-// callback xterm.js asks for runs, at the latest 1/fps s later.
+// output itself then comes slower (docs/performance.md). In the spirit of iTerm2's adaptive frame rate, a terminal
+// whose output arrives faster than a person reads (terminal.js decides: `isFlooding()`) is drawn at most `fps`
+// times a second; the moment it is not (its output pauses), it is drawn on the next frame again. Nothing is
+// dropped, only delayed: every frame callback xterm.js asks for runs, at the latest 1/fps s later.
 //
 // How: xterm.js asks for frames through one object per terminal (its browser service's `window`), so that object
 // is given a `requestAnimationFrame` of ours, and the helper textarea xterm.js moves to the cursor after every
@@ -15,6 +15,8 @@
 // reaches into xterm.js 5.5's internals; where they are not as expected the terminal is left as it is.
 (() => {
   "use strict";
+
+  const POLL_MS = 25;
 
   function adapt(term, isFlooding, fps) {
     const core = term && term._core;
@@ -89,9 +91,14 @@
     schedule() {
       if (this.scheduled) return;
       this.scheduled = true;
-      // A frame takes up to ~16 ms to come: ask for it that much before the interval is over.
-      const wait = this.isFlooding() ? this.lastDrawn + this.intervalMs - 16 - performance.now() : 0;
-      if (wait > 0) setTimeout(() => this.real.requestAnimationFrame((time) => this.draw(time)), wait);
+      this.wait();
+    }
+
+    // During a flood, look again every POLL_MS until the interval is over (a frame takes up to ~16 ms to come, so
+    // it is asked for that much earlier); the moment the flood stops, the next frame draws what it left.
+    wait() {
+      const left = this.isFlooding() ? this.lastDrawn + this.intervalMs - 16 - performance.now() : 0;
+      if (left > 0) setTimeout(() => this.wait(), Math.min(left, POLL_MS));
       else this.real.requestAnimationFrame((time) => this.draw(time));
     }
 
