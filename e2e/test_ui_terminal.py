@@ -208,16 +208,27 @@ def test_copy_on_select_paste_links_and_no_clipboard_writes_from_programs(browse
     assert opened == ["https://example.invalid/maestro-2", None]
 
 
-def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser, shared: LiveServer):
-    flood, quiet = spawn(shared, "flood"), spawn(shared, "quiet")
+def flooding_beside_another(
+    browser: Browser, shared: LiveServer, names: tuple[str, str], command: str, received: float
+) -> tuple[Page, Locator, Locator]:
+    """Two shells side by side on one page (`names`: their projects' are unique), the first running `command` until
+    `received` bytes have arrived."""
+    flood, quiet = spawn(shared, names[0]), spawn(shared, names[1])
     page = open_page(browser, shared, f"/terminals?ids={flood},{quiet}")
     panes = page.get_by_test_id("terminal-pane")
     expect(panes).to_have_count(2, timeout=WAIT)
     flooding, other = panes.nth(0).get_by_test_id("terminal"), panes.nth(1).get_by_test_id("terminal")
     connected(panes.nth(0))
     connected(panes.nth(1))
-    type_into(page, flooding, "yes\n")
-    page.wait_for_function(f"el => ({LINK})(el).received > 1e6", arg=flooding.element_handle(), timeout=30_000)
+    type_into(page, flooding, command + "\n")
+    page.wait_for_function(
+        f"([el, n]) => ({LINK})(el).received > n", arg=[flooding.element_handle(), received], timeout=30_000
+    )
+    return page, flooding, other
+
+
+def test_a_flood_leaves_the_page_responsive_and_ctrl_c_stops_it(browser: Browser, shared: LiveServer):
+    page, flooding, other = flooding_beside_another(browser, shared, ("flood", "quiet"), "yes", 1e6)
 
     # The rest of the page still answers: another terminal echoes, a NiceGUI button reacts.
     type_into(page, other, "echo alive-$((1+1))\n")
@@ -278,15 +289,7 @@ def test_a_flooding_terminal_is_drawn_a_few_times_a_second_and_fully_when_it_sto
     """Drawing a flood at 60 frames a second shows nothing anyone can read and takes the CPU its parsing needs: a
     terminal in a flood is redrawn about ten times a second, the terminal next to it on every frame, and when the
     flood stops its last lines are drawn."""
-    flood, quiet = spawn(shared, "counting"), spawn(shared, "beside")
-    page = open_page(browser, shared, f"/terminals?ids={flood},{quiet}")
-    panes = page.get_by_test_id("terminal-pane")
-    expect(panes).to_have_count(2, timeout=WAIT)
-    flooding, other = panes.nth(0).get_by_test_id("terminal"), panes.nth(1).get_by_test_id("terminal")
-    connected(panes.nth(0))
-    connected(panes.nth(1))
-    type_into(page, flooding, "seq 1 100000000\n")
-    page.wait_for_function(f"el => ({LINK})(el).received > 2e6", arg=flooding.element_handle(), timeout=30_000)
+    page, flooding, other = flooding_beside_another(browser, shared, ("counting", "beside"), "seq 1 100000000", 2e6)
     # Every frame of the page for two seconds: how often the flooding terminal's drawn rows changed.
     drawn = flooding.evaluate(
         """el => new Promise(resolve => {
