@@ -524,6 +524,37 @@ def test_a_command_typed_right_after_s_reaches_the_shell_whole(browser: Browser,
     one_shell_ran_once(page, shared, sessions_before, "right-after-s-5-abcdefghij")
 
 
+def test_keys_typed_right_after_the_shell_button_reach_the_shell(browser: Browser, tmp_path: Path):
+    # A server with one project, so the Sessions page's button opens its shell without asking which. The server is
+    # slow to answer (what it sends is held back while the keys are typed): the keys still reach the shell, all of
+    # them, since the browser kept them from the click on.
+    home = tmp_path / "home"
+    with live_server(home, env=bash_env(home)) as server:
+        _, sessions_before = open_new_board(browser, server, "p-button")
+        page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+        held: list = []  # (the page's end of the connection, a message from the server) while holding
+        holding = [False]
+
+        def slow_server(socket) -> None:
+            upstream = socket.connect_to_server()
+            upstream.on_message(lambda message: held.append((socket, message)) if holding[0] else socket.send(message))
+            socket.on_message(upstream.send)
+
+        page.route_web_socket(re.compile(r"_nicegui_ws"), slow_server)
+        page.goto(f"{server.url}sessions?token={server.token}")
+        live(page)
+        holding[0] = True
+        page.get_by_test_id("open-shell").click()
+        page.keyboard.type("echo after-the-button-$((6+1))-abc\n", delay=30)
+        page.wait_for_timeout(300)  # the server has long answered: its carry and the move to the shell's page
+        assert held, "the server did not answer the click"
+        while held:  # in order, and what comes meanwhile after them
+            socket, message = held.pop(0)
+            socket.send(message)
+        holding[0] = False
+        one_shell_ran_once(page, server, sessions_before, "after-the-button-7-abc")
+
+
 def test_an_ended_session_page_leaves_the_keys_to_the_page(browser: Browser, shared: LiveServer):
     session_id = spawn(shared, "ended-keys")
     with shared.client() as api:

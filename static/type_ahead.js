@@ -3,14 +3,14 @@
 // Asking for a shell (`s`, the button, the palette) starts it on the server and then opens its page; keys typed
 // meanwhile would reach the old page's shortcuts (`c` opens "New task") and be lost with it. `carry()` keeps them in
 // this tab's sessionStorage instead: started here on the `s` key itself where `s` opens a shell (the script tag's
-// data-shell-key; the server's own carry(), sent as it starts the shell, arrives a round trip later, after the
-// next key), and by the server for the button and the palette. While keys are carried, the page's move to the
-// shell's page (NiceGUI's window.open(url, "_self")) waits for a pause in the typing: a key pressed while the browser
-// swaps the pages has no page to go to. The new page, whose terminal script says data-catch-keys, carries on
-// (`carry({resume: true})`) while it connects, and its terminal `take()`s them all, in order, first of its
-// type-ahead (static/terminal.js). `cancel()` when the shell could not start. Keys are only taken while no text
-// field has the focus (a person typing into a field keeps their keys), and carried keys are used within FRESH_MS
-// or never.
+// data-shell-key) and on the click of a shell button (data-shell-button) — the server's own carry(), sent as it
+// starts the shell, arrives a round trip later, after the next key — and by the server for the palette. While keys
+// are carried, the page's move to the shell's page (NiceGUI's window.open(url, "_self")) waits for a pause in the
+// typing: a key pressed while the browser swaps the pages has no page to go to. The new page, whose terminal
+// script says data-catch-keys, carries on (`carry({resume: true})`) while it connects, and its terminal `take()`s
+// them all, in order, first of its type-ahead (static/terminal.js). `cancel()` when the shell could not start. Keys
+// are only taken while no text field has the focus (a person typing into a field keeps their keys), and carried
+// keys are used within FRESH_MS or never.
 (() => {
   "use strict";
   if (window.maestroKeys) return;
@@ -127,6 +127,17 @@
       true,
     );
   }
+
+  // So does a click on a button that opens a shell (data-shell-button; Enter or Space on it click it too): the server
+  // hears the click a round trip later, and a quick typist's first keys come before its carry() does.
+  document.addEventListener(
+    "click",
+    (event) => {
+      const button = event.target instanceof Element && event.target.closest("[data-shell-button]");
+      if (button && window.socket && window.socket.connected) carry();
+    },
+    true,
+  );
 
   // NiceGUI moves to another page with window.open(url, "_self"). While keys are carried, that waits until the
   // typing pauses (QUIET_MS, at most HOLD_MAX_MS): keys pressed while the browser swaps the pages would be lost.

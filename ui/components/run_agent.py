@@ -63,6 +63,12 @@ class Launcher:
             dialog = RunAgentDialog(self.runtime, all_projects, self.project_id, list(task_ids), profile)
         await dialog.open()
 
+    def shell_button(self) -> ui.button:
+        """An "Open a shell" button; the browser starts keeping the keys typed after its click at once, as after `s`
+        (static/type_ahead.js, data-shell-button), since the server's word that it keeps them comes a round trip
+        later."""
+        return ui.button("Open a shell", icon="terminal", on_click=self.open_shell).props("data-shell-button")
+
     async def open_shell(self) -> None:
         """A plain shell in the project's folder, then its page; without a project in view (and several), ask."""
         project_id = self.project_id

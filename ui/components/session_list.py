@@ -257,7 +257,7 @@ def _empty_state(launcher: Launcher) -> ui.card:
         with ui.row().classes("gap-2"):
             button = ui.button("Run agent", icon="smart_toy", on_click=lambda: launcher.run_agent())
             tid(button.props("unelevated no-caps"), "sessions-empty-run-agent")
-            shell = ui.button("Open a shell", icon="terminal", on_click=launcher.open_shell)
+            shell = launcher.shell_button()
             tid(shell.props("outline no-caps"), "sessions-empty-open-shell")
         ui.label("Keys: r runs an agent, s opens a shell, from any page.").classes("text-xs text-grey-7")
     return card

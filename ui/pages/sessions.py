@@ -27,7 +27,7 @@ async def sessions_page(request: Request) -> None:
         with ui.row().classes("w-full items-center gap-2"):
             ui.label("Sessions").classes("text-2xl font-semibold")
             ui.space()
-            shell = ui.button("Open a shell", icon="terminal", on_click=launcher.open_shell)
+            shell = launcher.shell_button()
             tid(shell.props("outline no-caps").tooltip("A plain shell in a project's folder (s)"), "open-shell")
             start = ui.button("Run agent", icon="smart_toy", on_click=lambda: launcher.run_agent())
             tid(start.props("unelevated no-caps").tooltip("Run an agent on tasks (r)"), "run-agent")
