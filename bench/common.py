@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import statistics
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -223,3 +225,43 @@ def cpu_spent(before: dict[str, float], after: dict[str, float], least: float = 
     first."""
     spent = {part: after[part] - before.get(part, 0.0) for part in after}
     return {part: round(s, 3) for part, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= least}
+
+
+WORKQUEUE_CPUMASK = Path("/sys/devices/virtual/workqueue/cpumask")
+
+
+@contextlib.contextmanager
+def page_thread_alone(page_cpu: int) -> Iterator[None]:
+    """While inside: every renderer's main thread (the page's, where xterm.js parses and draws) runs on `page_cpu`
+    alone and every other thread on the machine — the server, holders, programs, Chromium's other threads and
+    processes, the kernel's unbound workers (the pty's flush work) — on the other cores, as on a machine with a core
+    to spare for the page. Afterwards every thread may run anywhere again (Linux, as root for the kernel's
+    workers)."""
+    cpus = os.sched_getaffinity(0)
+    rest = cpus - {page_cpu}
+    old_mask = WORKQUEUE_CPUMASK.read_text().strip() if WORKQUEUE_CPUMASK.exists() else None
+    _pin_threads(lambda main, cmdline: {page_cpu} if main and "--type=renderer" in cmdline else rest)
+    if old_mask is not None:
+        with contextlib.suppress(OSError):
+            WORKQUEUE_CPUMASK.write_text(format(sum(1 << cpu for cpu in rest), "x"))
+    try:
+        yield
+    finally:
+        if old_mask is not None:
+            with contextlib.suppress(OSError):
+                WORKQUEUE_CPUMASK.write_text(old_mask)
+        _pin_threads(lambda main, cmdline: cpus)
+
+
+def _pin_threads(cpus_for: Callable[[bool, str], set[int]]) -> None:
+    """Set the CPU affinity of every thread on the machine that allows it (per-CPU kernel threads do not)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            for task in (proc / "task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus_for(task.name == proc.name, cmdline))
+        except OSError:
+            continue  # the process ended meanwhile

@@ -55,6 +55,7 @@ from common import (
     cpu_spent,
     live_server,
     maestro_env,
+    page_thread_alone,
     percentiles,
     raw_pty_read,
     rss_mib,
@@ -530,16 +531,18 @@ def measure_round(cdp: Cdp, server, work: Path, data: Path, variant: Variant, ar
     tab.evaluate("() => window.__bench.send(2, 'stty -echo\\n')")
     time.sleep(0.3)
     command = f"cat {data}; echo __DO''NE__\n"
-    cpu = cpu_seconds(server.proc.pid), browser_cpu_s(cdp)
-    parts = [cpu_by_part(server.proc.pid)]
-    live = tab.evaluate(LIVE, [2, command, "__DONE__"])
-    parts.append(cpu_by_part(server.proc.pid))
-    server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
-    ceiling = tab.evaluate(CEILING, [2, True])
-    parts.append(cpu_by_part(server.proc.pid))
-    # The ceiling is one short run, so it is taken CEILING_RUNS times and the median kept.
-    ceilings = [ceiling] + [tab.evaluate(CEILING, [2, i < CEILING_RUNS - 2]) for i in range(CEILING_RUNS - 1)]
-    parts.append(cpu_by_part(server.proc.pid))
+    alone = page_thread_alone(min(os.sched_getaffinity(0))) if args.page_core else contextlib.nullcontext()
+    with alone:
+        cpu = cpu_seconds(server.proc.pid), browser_cpu_s(cdp)
+        parts = [cpu_by_part(server.proc.pid)]
+        live = tab.evaluate(LIVE, [2, command, "__DONE__"])
+        parts.append(cpu_by_part(server.proc.pid))
+        server_cpu, browser_cpu = cpu_seconds(server.proc.pid) - cpu[0], browser_cpu_s(cdp) - cpu[1]
+        ceiling = tab.evaluate(CEILING, [2, True])
+        parts.append(cpu_by_part(server.proc.pid))
+        # The ceiling is one short run, so it is taken CEILING_RUNS times and the median kept.
+        ceilings = [ceiling] + [tab.evaluate(CEILING, [2, i < CEILING_RUNS - 2]) for i in range(CEILING_RUNS - 1)]
+        parts.append(cpu_by_part(server.proc.pid))
     delivery = tab.evaluate(DELIVERY, [ids[3], f"stty -echo; {command}", "__DONE__"])
     parts.append(cpu_by_part(server.proc.pid))
     total, seconds = raw_pty_read(f"cat {data}")
@@ -673,6 +676,12 @@ def main() -> None:
         help="the browser on the last core, the server, its programs and this process on the others (delivery then "
         "does not compete with the page for a core, as on a machine with cores to spare)",
     )
+    parser.add_argument(
+        "--page-core",
+        action="store_true",
+        help="during the live and ceiling runs, the page's main thread alone on the first core and every other "
+        "thread (kernel workers included) on the others: a model of a machine with a core to spare for the page",
+    )
     args = parser.parse_args()
     browser_cpus = None
     if args.pin:
@@ -690,6 +699,8 @@ def main() -> None:
     rng = random.Random(12)
     per_variant: dict[str, list[dict]] = {v.name: [] for v in variants}
     result: dict = {"browser": "chromium (headless, DevTools protocol without the Network domain)", "shell": "/bin/sh"}
+    if args.page_core:
+        result["page_core"] = "live and ceiling runs: renderer main threads on one core, everything else on the rest"
     if browser_cpus:
         result["pinned"] = {"browser": sorted(browser_cpus), "the rest": sorted(os.sched_getaffinity(0))}
     try:
