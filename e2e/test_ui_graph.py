@@ -82,3 +82,25 @@ def test_on_a_narrow_window_the_panel_goes_under_the_drawing(browser: Browser, s
     panel = page.get_by_test_id("graph-panel").bounding_box()
     assert drawing["width"] > 300  # not squeezed beside the panel
     assert panel["y"] >= drawing["y"] + drawing["height"]
+
+
+def test_the_zoom_tools_never_cover_a_box(browser: Browser, server: LiveServer, tmp_path: Path):
+    # Tasks without dependencies are laid out in rows as wide as the drawing: boxes in its top corners.
+    with server.client() as api:
+        project = api.post("/api/v1/projects", json={"name": "Rows", "working_dir": str(tmp_path)}).json()
+        for n in range(8):
+            api.post("/api/v1/tasks", json={"project_id": project["id"], "title": f"Task {n}"})
+    page = signed_in(browser, server, f"/projects/{project['id']}/graph")
+    for width in (1280, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        expect(page.get_by_test_id("graph-node")).to_have_count(8)
+        page.wait_for_timeout(300)  # the drawing fits itself to its new width
+        tools = page.get_by_test_id("graph-tools").bounding_box()
+        for box in (node.bounding_box() for node in page.get_by_test_id("graph-node").all()):
+            apart = (
+                box["x"] >= tools["x"] + tools["width"]
+                or tools["x"] >= box["x"] + box["width"]
+                or box["y"] >= tools["y"] + tools["height"]
+                or tools["y"] >= box["y"] + box["height"]
+            )
+            assert apart, (width, box, tools)

@@ -54,17 +54,14 @@ function addStyle() {
       background-size: 18px 18px; }
     .body--dark .m-graph { background-color: #0f172a; }
     .m-graph svg { display: block; }
-    .m-graph-tools { position: absolute; top: 8px; right: 18px; z-index: 1; display: flex; gap: 2px;
+    /* Above the drawing, never over it: a drawing as wide as its box has boxes in every corner. */
+    .m-graph-tools { display: flex; gap: 2px; width: fit-content; margin: 0 0 6px auto;
       padding: 2px; border-radius: 6px; background: rgba(255, 255, 255, 0.92);
       box-shadow: 0 1px 3px rgba(15, 23, 42, 0.18); }
     .body--dark .m-graph-tools { background: rgba(30, 41, 59, 0.92); }
     .m-graph-tools button { border: 0; background: transparent; color: inherit; cursor: pointer; min-width: 28px;
       height: 28px; border-radius: 4px; font: 600 12px/28px sans-serif; padding: 0 6px; }
     .m-graph-tools button:hover, .m-graph-tools button:focus-visible { background: rgba(100, 116, 139, 0.18); }
-    /* On a phone the drawing is as narrow as the tools' corner: above it, they would cover the first boxes. */
-    @media (max-width: 600px) {
-      .m-graph-tools { position: static; width: fit-content; margin: 0 0 6px auto; }
-    }
     .m-graph-edge { fill: none; stroke: #94a3b8; stroke-width: 1.6; }
     .m-graph-edge.m-open { stroke-dasharray: 5 4; }
     .m-graph-edge.m-failed { stroke: #d32f2f; }
@@ -151,7 +148,7 @@ function basis(points) {
 export default {
   template: `
     <div class="m-graph-wrap">
-      <div class="m-graph-tools" v-if="ready && nodes.length">
+      <div class="m-graph-tools" v-if="ready && nodes.length" data-testid="graph-tools">
         <button type="button" title="Zoom out" aria-label="Zoom out" data-testid="graph-zoom-out"
                 @click="zoom(1 / 1.25)">−</button>
         <button type="button" title="Fit the graph in view" data-testid="graph-fit" @click="fit(true)">
