@@ -240,6 +240,13 @@ def test_a_session_that_exits_without_report_leaves_its_task_ended_without_repor
         link = api.get(f"{API}/sessions/{session['id']}").json()["tasks"][0]
         assert link["status"] == "ended_without_report"
 
+        # Starting another session on it is the person's decision: the task no longer asks for one.
+        body = {"project_id": project["id"], "task_ids": [task["id"]], "profile": "shell", "name": "again"}
+        again = api.post(f"{API}/sessions", json=body).json()
+        assert get(api, task)["run"] is None
+        api.post(f"{API}/sessions/{again['id']}/stop")
+        wait_for(lambda: (get(api, task)["run"] or {}).get("state") == "ended_without_report", timeout=30)
+
 
 def test_a_quiet_agent_is_stalled_with_its_evidence(tmp_path: Path):
     home, log = tmp_path / "home", tmp_path / "run.log"

@@ -90,6 +90,7 @@ async def test_reports_and_status_changes_appear_live(user: User, app: MaestroAp
     await sessions.report(app.runtime.writer, session.id, body, session.id)
     await user.should_see(f"Which DB? {HTML}")  # as text
     await eventually(lambda: only(user, "session-status").text == "needs input")
+    assert only(user, "session-asks-question").text == f"Which DB? {HTML}"  # above the terminal, as text
 
     body = msgspec.convert({"kind": "blocked", "message": "Waiting for credentials", "task_id": task.id}, ReportCreate)
     await sessions.report(app.runtime.writer, session.id, body, session.id)
@@ -97,6 +98,12 @@ async def test_reports_and_status_changes_appear_live(user: User, app: MaestroAp
     with user.scope(marker="session-tasks"):
         await user.should_see("blocked")  # the task link's own status
     assert len(user.find(marker="timeline-entry").elements) == 2
+    await user.should_see(marker="session-asks")  # blocked on a task, the question still stands
+
+    body = msgspec.convert({"kind": "progress", "message": "Using Postgres", "task_id": task.id}, ReportCreate)
+    await sessions.report(app.runtime.writer, session.id, body, session.id)
+    await eventually(lambda: only(user, "session-status").text == "running")
+    await user.should_not_see(marker="session-asks")  # answered: no question above the terminal
 
 
 async def test_stop_asks_first_then_shows_how_it_ended(user: User, app: MaestroApp) -> None:

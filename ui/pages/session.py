@@ -79,6 +79,7 @@ class SessionPage:
                 # (and those typed before it was ready). Loaded after the frame's static/type_ahead.js.
                 live = session.status not in ENDED_STATUSES
                 load_script(catch_keys=live)
+                self.asks = ui.element("div").classes("w-full")  # the agent's question, while it waits for one
                 self.pane = TerminalPane(self.runtime, session, height="62vh", focus=live, on_stopped=self._stopped)
             with ui.column().classes("w-full lg:w-96 shrink-0 gap-4"):
                 self.details = tid(ui.card().classes("w-full gap-1"), "session-details")
@@ -127,8 +128,25 @@ class SessionPage:
             _fact("Last report", last_report, "session-last-report-at")
             manifest = ui.button("View manifest", icon="description", on_click=self.show_manifest)
             tid(manifest.props("flat dense no-caps").classes("self-start"), "session-manifest")
+        await self._draw_question()
         await self._draw_tasks()
         await self.timeline.update()
+
+    async def _draw_question(self) -> None:
+        """While the agent waits for the person: its question, right above the terminal the answer is typed into."""
+        self.asks.clear()
+        if self.session.status != "needs_input":
+            return
+        asked = (await timeline.latest_session_entries([self.session.id], ("needs_input",))).get(self.session.id)
+        text = asked.message if asked is not None else "It did not say what it needs: see its terminal."
+        box = "w-full items-start gap-2 no-wrap rounded border-l-4 border-amber-600 bg-amber-50 px-3 py-2"
+        with self.asks, tid(ui.row().classes(box + " dark:bg-amber-950/40"), "session-asks"):
+            ui.icon("help_outline", color="amber-8").classes("mt-0.5")
+            with ui.column().classes("gap-0 grow min-w-0"):
+                # Agent output is untrusted: a label shows it as text, never as HTML.
+                question = ui.label(text).classes("whitespace-pre-wrap break-words font-medium")
+                tid(question, "session-asks-question")
+                ui.label("It waits for your answer: type it into the terminal below.").classes("text-xs text-grey-7")
 
     def _status(self) -> None:
         """Why the status is what it is (why · by · when; the badge is the terminal's); a stalled session's evidence

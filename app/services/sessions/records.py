@@ -20,6 +20,9 @@ from app.models.runs import StateReason
 from app.models.sessions import Session, TaskLink
 from app.services.owners import session_project, task_project
 from app.services.projects import require_project
+from app.services.tasks.commands import apply_task_changes
+from app.services.tasks.queries import get_row
+from app.services.tasks.runs import run_columns
 
 MAX_LIST = 500
 
@@ -134,6 +137,7 @@ async def create_session_record(
         tx.emit(from_entity(SessionCreated, session), project_id=project_id, entity_id=session.id)
         for link in links:
             _emit_link(tx, TaskLinked, project_id, link)
+        await _taken_up_in(tx, task_ids, session.id)
         return session
 
     return await writer.write(op, actor)
@@ -161,6 +165,8 @@ async def link_task(
             )
             link = TaskLink(task_id=task_id, session_id=session_id, status=status, created_at=now, updated_at=now)
             _emit_link(tx, TaskLinked, project_id, link)
+            if status == "working":
+                await _taken_up_in(tx, [task_id], session_id)
             return link, True
         link = _link_model(existing)
         if existing["status"] == status:
@@ -215,6 +221,17 @@ def _check_record_args(
     bad = [t for t in task_ids if not isinstance(t, str) or not is_id(t, "tsk")]
     if bad:
         raise InvalidInput("task_ids must be task ids", {"task_ids": bad})
+
+
+async def _taken_up_in(tx: Tx, task_ids: Iterable[str], session_id: str) -> None:
+    """Tasks a new session works on no longer wait for the person's decision about an earlier session that ended
+    without reporting them complete: starting another is that decision. (A planned run's failure keeps its own
+    decision: retry, or remove the plan.)"""
+    for task_id in task_ids:
+        row = await get_row(task_id)
+        if row["run_state"] == "ended_without_report" and row["run_plan"] is None:
+            why = f"session {session_id} works on it now"
+            await apply_task_changes(tx, task_id, {}, extra=run_columns(tx, None, why))
 
 
 async def _require_tasks_in(project_id: str, task_ids: list[str]) -> None:
