@@ -58,10 +58,12 @@ class LiveTimeline:
         self.empty.set_visibility(False)
 
     def _entry(self, entry: TimelineEntry) -> None:
-        with tid(ui.row().classes("w-full items-start gap-2 no-wrap"), "timeline-entry"):
-            ui.label(entry.created_at.strftime("%Y-%m-%d %H:%M:%S")).classes("text-xs font-mono text-grey-6 mt-1")
-            ui.badge(entry.kind.replace("_", " ")).props("outline color=blue-grey-7").classes("mt-1")
-            with ui.column().classes("grow gap-0 min-w-0"):
+        # On a phone the time and kind make one line and the message the next, instead of a column each.
+        with tid(ui.row().classes("w-full items-start gap-x-2 gap-y-0 no-wrap max-sm:flex-wrap"), "timeline-entry"):
+            when = entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            ui.label(when).classes("text-xs font-mono text-grey-6 mt-1 whitespace-nowrap shrink-0")
+            ui.badge(entry.kind.replace("_", " ")).props("outline color=blue-grey-7").classes("mt-1 shrink-0")
+            with ui.column().classes("grow gap-0 min-w-0 max-sm:w-full"):
                 who = self.author(entry)
                 if who:
                     ui.label(who).classes("text-xs text-grey-7")

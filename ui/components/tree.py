@@ -204,7 +204,8 @@ class TaskTree:
     def _row(self, task: Task, level: int, has_kids: bool, is_open: bool) -> None:
         # Rows are kept cheap (a thousand of them may be drawn): pickers and the move menu are plain chips and a
         # button until used; the real select or menu is created on the first click.
-        row = ui.row().classes("w-full items-center gap-1 no-wrap py-0.5 rounded hover:bg-grey-2")
+        # On a phone the title keeps a line of its own (not cut to a few letters) and the chips wrap under it.
+        row = ui.row().classes("w-full items-center gap-1 no-wrap max-sm:flex-wrap py-0.5 rounded hover:bg-grey-2")
         tid(row, "task-row").mark("task-row", f"task-row-{task.id}")  # the second mark lets a test pick one row
         row.props(f"data-task-id={task.id}").style(f"padding-left: {_indent(level)}")
         if self.matches is not None and task.id not in self.matches:
@@ -222,6 +223,7 @@ class TaskTree:
                 ui.element("div").classes("w-6 shrink-0")
             link = tid(ui.link(task.title, f"/tasks/{task.id}"), "task-link")
             link.classes("grow truncate text-body2 no-underline text-inherit hover:underline")
+            link.classes("max-sm:basis-[calc(100%-2rem)] max-sm:whitespace-normal max-sm:break-words")
             if self.matches is not None and task.id in self.matches:
                 link.classes("font-bold")
             if task.run is not None or task.run_plan is not None:

@@ -117,8 +117,9 @@ class TaskPage:
         self.forms = ui.element("div")  # dialogs: one at a time, a closed one dropped before the next opens
         self.launcher = Launcher(self.runtime, task.project_id)
         with ui.column().classes("w-full gap-4") as self.body:
-            with ui.row().classes("w-full items-start gap-3 no-wrap"):
-                with ui.column().classes("grow min-w-0 gap-0"):
+            # On a phone the title takes the whole width and the controls wrap under it.
+            with ui.row().classes("w-full items-start gap-3 no-wrap max-md:flex-wrap"):
+                with ui.column().classes("grow min-w-0 gap-0 max-md:w-full"):
                     self.title = InlineEdit(
                         task.title, self.save_title, name="task-title", classes="text-2xl font-semibold"
                     )
