@@ -110,3 +110,34 @@ def test_two_tabs_see_each_others_changes_live(browser: Browser, server: LiveSer
         api.post("/api/v1/tasks", json={"project_id": project["id"], "title": "From the API"})
     expect(first.get_by_text("From the API")).to_be_visible()
     expect(second.get_by_text("From the API")).to_be_visible()
+
+
+def test_on_a_phone_no_page_is_wider_than_the_screen(browser: Browser, server: LiveServer, tmp_path: Path):
+    long_title = "Payment provider integration with retries, idempotency keys and a title that wraps over lines"
+    project, (task, _) = seed(server, tmp_path, [long_title, XSS_TITLE])
+    with server.client() as api:
+        api.post("/api/v1/tasks", json={"project_id": project["id"], "title": "A subtask", "parent_id": task["id"]})
+        body = {"kind": "progress", "message": "Read the schema; three tables"}
+        session = api.post("/api/v1/sessions", json={"project_id": project["id"], "task_ids": [task["id"]]}).json()
+        assert api.post(f"/api/v1/sessions/{session['id']}/reports", json=body).status_code == 201
+    page = signed_in(browser, server)
+    page.set_viewport_size({"width": 400, "height": 860})
+    pid = project["id"]
+    for path in (
+        "",
+        f"projects/{pid}/board",
+        f"projects/{pid}/tasks",
+        f"projects/{pid}/graph",
+        f"projects/{pid}/worktrees",
+        f"tasks/{task['id']}",
+        "sessions",
+        f"sessions/{session['id']}",
+        "settings",
+    ):
+        page.goto(f"{server.url}{path}")
+        live(page)
+        page.wait_for_timeout(300)  # late layout (the graph fits itself, the terminal sizes itself)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"/{path} is {width} px wide on a 400 px screen"
+    with server.client() as api:
+        api.post(f"/api/v1/sessions/{session['id']}/stop")

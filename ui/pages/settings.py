@@ -22,8 +22,9 @@ async def settings_page(request: Request) -> None:
         with ui.card().classes("w-full"):
             ui.label("Server").classes("text-lg font-semibold")
             ui.label(f"Maestro {__version__}")
-            tid(ui.label(f"Data directory: {settings.home}"), "home-dir")
-            ui.label(f"Database: {runtime.db.backend} ({runtime.db.target})")
+            # Paths have no spaces to break at: on a narrow screen they break anywhere rather than widen the page.
+            tid(ui.label(f"Data directory: {settings.home}").classes("break-all"), "home-dir")
+            ui.label(f"Database: {runtime.db.backend} ({runtime.db.target})").classes("break-all")
             status = tid(ui.label("Readiness: not checked yet"), "readiness")
 
             async def check() -> None:
