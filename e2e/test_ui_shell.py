@@ -85,6 +85,19 @@ def test_theme_choice_survives_a_reload(browser: Browser, server: LiveServer):
     expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "live")
 
 
+def test_dark_text_is_light(browser: Browser, server: LiveServer, tmp_path: Path):
+    # Quasar's darkest greys are text colours for a light page: the task page's breadcrumb and a run's reason use
+    # them, and in the dark theme they must read as light, not as dark grey on dark grey.
+    _, (task,) = seed(server, tmp_path, ["Read me in the dark"])
+    page = signed_in(browser, server, f"/tasks/{task['id']}")
+    crumbs = page.get_by_test_id("task-breadcrumb")
+    brightness = "el => getComputedStyle(el).color.match(/\\d+/g).slice(0, 3).reduce((a, b) => a + Number(b), 0) / 3"
+    assert crumbs.evaluate(brightness) < 128
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("body.body--dark")).to_have_count(1)
+    assert crumbs.evaluate(brightness) > 160
+
+
 def test_drag_a_card_to_change_its_status_and_html_stays_text(browser: Browser, server: LiveServer, tmp_path: Path):
     project, made = seed(server, tmp_path, [XSS_TITLE])
     page = signed_in(browser, server, f"/projects/{project['id']}/board")

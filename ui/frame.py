@@ -49,6 +49,12 @@ _CONNECTION_JS = """
   .body--dark .m-surface { background: #1e293b; }
   .m-selected { background: #dbeafe; }
   .body--dark .m-selected { background: #334155; }
+  /* Quasar's darkest greys are body text on a light page; on a dark one they would all but vanish. (An important
+     rule of an earlier layer beats one of a later layer: NiceGUI's "overrides" comes before "quasar_importants".) */
+  @layer overrides {
+    .body--dark .text-grey-9 { color: #e2e8f0 !important; }
+    .body--dark .text-grey-8 { color: #cbd5e1 !important; }
+  }
   [data-testid="connection-status"] .conn-dot { width: 8px; height: 8px; border-radius: 50%; background: #9ca3af; }
   [data-testid="connection-status"][data-state="live"] .conn-dot { background: #22c55e; }
   [data-testid="connection-status"][data-state="reconnecting"] .conn-dot { background: #f59e0b; }
