@@ -121,7 +121,7 @@ async def test_stop_asks_first_then_shows_how_it_ended(user: User, app: MaestroA
     await eventually(lambda: status_is(session.id, "stopped"), timeout=10)
     await eventually(lambda: only(user, "session-status").text == "stopped")
     await user.should_not_see(marker="terminal-stop")
-    assert only(user, "terminal-exit").text.startswith("killed by signal")  # a hang-up ends a shell
+    assert only(user, "terminal-exit").text == "killed by SIGHUP"  # a hang-up ends a shell
     assert only(user, "session-ended").text.endswith("UTC")
     await user.should_see(marker="session-exit-code")
     stopped = await sessions.get_session(session.id)
@@ -162,7 +162,7 @@ async def test_terminals_side_by_side_and_in_tabs(user: User, app: MaestroApp) -
     await app.runtime.runner.stop(second.id, ACTOR)
     await eventually(lambda: sorted(texts(user, "session-status")) == ["running", "stopped"])
     assert len(user.find(marker="terminal-stop").elements) == 1  # the stopped one has no stop button any more
-    await user.should_see("killed by signal 1")
+    await user.should_see("killed by SIGHUP")
 
     await user.open(f"/terminals?ids={first.id},{second.id}&view=tabs")
     assert len(user.find(marker="terminal-tab").elements) == 2

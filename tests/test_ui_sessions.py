@@ -173,7 +173,7 @@ async def test_every_status_says_why(user: User, app: MaestroApp) -> None:
     await user.open("/sessions")
     await eventually(lambda: group_of(user, failed.id) == "ended")
     assert re.fullmatch(r"exited 1 at \d\d:\d\d", text_in(user, failed.id, "session-why"))
-    assert re.fullmatch(r"stopped at \d\d:\d\d, exited -15", text_in(user, stopped.id, "session-why"))
+    assert re.fullmatch(r"stopped at \d\d:\d\d, killed by SIGTERM", text_in(user, stopped.id, "session-why"))
     assert text_in(user, lost.id, "session-why").startswith("the server restarted while it ran")
     assert group_of(user, quiet.id) == "idle"
     assert re.fullmatch(r"started \d+ s ago, no output yet", text_in(user, quiet.id, "session-why"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -154,6 +155,16 @@ def policy_words(plan: RunPlan) -> str:
     if plan.on_failure == "retry":
         return f"retry up to {plan.retries} time{'s' if plan.retries != 1 else ''}, then stop"
     return POLICY_WORDS[plan.on_failure]
+
+
+def exit_words(code: int) -> str:
+    """A program's exit in words: "exited 1", or for a negative code (killed by a signal) "killed by SIGTERM"."""
+    if code >= 0:
+        return f"exited {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 def duration(seconds: int) -> str:

@@ -21,7 +21,7 @@ from app.services import projects, sessions, tasks, timeline
 from app.services.runtime import Runtime
 from ui.actions import run
 from ui.components.run_agent import Launcher
-from ui.components.run_badges import ago, clock, evidence, full_time, reason_tip, reason_words
+from ui.components.run_badges import ago, clock, evidence, exit_words, full_time, reason_tip, reason_words
 from ui.context import tid
 from ui.design import SESSION_COLOR
 
@@ -299,7 +299,7 @@ def why_text(session: Session, data: SessionsData, now: dt.datetime) -> str:
     """Why the status is what it is, in words: "last output 12 min ago", "reported needs input at 10:42", …"""
     latest = data.latest.get(session.id)
     ended = session.ended_at or session.updated_at
-    exited = f"exited {session.exit_code}" if session.exit_code is not None else ""
+    exited = exit_words(session.exit_code) if session.exit_code is not None else ""
     match session.status:
         case "spawning":
             return f"starting, {ago(session.created_at, now)}"

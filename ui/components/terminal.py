@@ -20,6 +20,7 @@ from app.models.sessions import Session
 from app.resources import static_dir
 from app.services.runtime import Runtime
 from ui.actions import run
+from ui.components.run_badges import exit_words
 from ui.context import UI_ACTOR, tid
 from ui.design import SESSION_COLOR
 
@@ -68,7 +69,7 @@ def exit_text(session: Session) -> str:
     if session.exit_code is None:
         return "the server restarted while it ran" if session.status == "lost" else ""
     if session.exit_code < 0:
-        return f"killed by signal {-session.exit_code}"
+        return exit_words(session.exit_code)
     return f"exit status {session.exit_code}"
 
 
